@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/linuxha/heartbeat/internal/wire"
+)
+
+// Config is what the engine needs to know; the daemon builds it from ha.cf
+// and authkeys.
+type Config struct {
+	LocalNode  string   // this node, lower-case
+	Nodes      []string // every normal node, the local one included, lower-case
+	Keepalive  time.Duration
+	Deadtime   time.Duration
+	Warntime   time.Duration
+	Initdead   time.Duration
+	Hopfudge   int
+	Keys       *wire.Keyring
+	UUID       [16]byte
+	Generation uint64
+	// LoadAvg returns the first line of /proc/loadavg for the ld field; nil
+	// reads /proc/loadavg (at most once a second).
+	LoadAvg func() string
+	Logger  *slog.Logger
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.LocalNode == "" {
+		errs = append(errs, errors.New("no local node name"))
+	}
+	if !slices.Contains(c.Nodes, c.LocalNode) {
+		errs = append(errs, fmt.Errorf("local node %q is not a cluster node", c.LocalNode))
+	}
+	if c.Keepalive <= 0 {
+		errs = append(errs, errors.New("keepalive must be positive"))
+	}
+	if c.Deadtime <= c.Keepalive {
+		errs = append(errs, errors.New("deadtime must be longer than keepalive"))
+	}
+	if c.Keys == nil {
+		errs = append(errs, errors.New("no authentication keys"))
+	}
+	return errors.Join(errs...)
+}
+
+// Engine runs the membership protocol over a set of media.
+type Engine struct {
+	cfg    Config
+	media  []Medium
+	log    *slog.Logger
+	reqs   chan func(*core)
+	events chan Event
+	lost   uint64
+}
+
+// New returns an engine; nothing runs until Run is called.
+func New(cfg Config, media []Medium) (*Engine, error) {
+	for i, n := range cfg.Nodes {
+		cfg.Nodes[i] = strings.ToLower(n)
+	}
+	cfg.LocalNode = strings.ToLower(cfg.LocalNode)
+	if cfg.Warntime <= 0 || cfg.Warntime > cfg.Deadtime {
+		cfg.Warntime = cfg.Deadtime / 2
+	}
+	if cfg.Initdead < cfg.Deadtime {
+		cfg.Initdead = cfg.Deadtime
+	}
+	if cfg.Hopfudge == 0 {
+		cfg.Hopfudge = 1
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("engine config: %w", err)
+	}
+	if len(media) == 0 {
+		return nil, errors.New("engine config: no media")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{
+		cfg:    cfg,
+		media:  media,
+		log:    log,
+		reqs:   make(chan func(*core)),
+		events: make(chan Event, 1024),
+	}, nil
+}
+
+// Events delivers what changed, after the change is committed. A reader that
+// falls behind loses events; the engine never waits for it.
+func (e *Engine) Events() <-chan Event { return e.events }
+
+// Snapshot asks the engine loop for its current state.
+func (e *Engine) Snapshot(ctx context.Context) (Snapshot, error) {
+	reply := make(chan Snapshot, 1)
+	select {
+	case e.reqs <- func(c *core) { reply <- c.snapshot() }:
+	case <-ctx.Done():
+		return Snapshot{}, ctx.Err()
+	}
+	select {
+	case s := <-reply:
+		return s, nil
+	case <-ctx.Done():
+		return Snapshot{}, ctx.Err()
+	}
+}
+
+type received struct {
+	Packet
+	link int
+}
+
+// Run runs the engine until ctx is cancelled, then says good-bye to the
+// peers (shutdone) and returns nil. It does not close the media.
+func (e *Engine) Run(ctx context.Context) error {
+	links := make([]string, len(e.media))
+	for i, m := range e.media {
+		links[i] = m.Name()
+	}
+	c := newCore(e.cfg, links)
+	in := make(chan received, 256)
+	pumpCtx, stopPumps := context.WithCancel(context.Background())
+	defer stopPumps()
+	for i, m := range e.media {
+		go pump(pumpCtx, i, m, in)
+	}
+	loadavg := e.cfg.LoadAvg
+	if loadavg == nil {
+		loadavg = readLoadavg
+	}
+	var ldAt time.Time
+	refreshLd := func(now time.Time) {
+		if now.Sub(ldAt) >= time.Second {
+			ldAt = now
+			if s := loadavg(); s != "" {
+				c.loadavg = s
+			}
+		}
+	}
+	now := time.Now()
+	refreshLd(now)
+	e.log.Info("heartbeat engine started", "node", e.cfg.LocalNode, "generation", e.cfg.Generation,
+		"keepalive", e.cfg.Keepalive, "deadtime", e.cfg.Deadtime, "media", strings.Join(links, ","))
+	e.exec(c.start(now))
+	timer := time.NewTimer(time.Until(c.nextWake()))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			e.exec(c.stop(time.Now()))
+			e.log.Info("heartbeat engine stopped", "node", e.cfg.LocalNode)
+			return nil
+		case r := <-in:
+			now = time.Now()
+			e.exec(c.recv(now, r.At, r.link, r.Data))
+		case <-timer.C:
+			now = time.Now()
+			refreshLd(now)
+			e.exec(c.tick(now))
+		case req := <-e.reqs:
+			req(c)
+			continue
+		}
+		timer.Reset(time.Until(c.nextWake()))
+	}
+}
+
+func pump(ctx context.Context, i int, m Medium, in chan<- received) {
+	ch := m.Packets()
+	for {
+		select {
+		case p, ok := <-ch:
+			if !ok {
+				return
+			}
+			select {
+			case in <- received{Packet: p, link: i}:
+			case <-ctx.Done():
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (e *Engine) exec(acts []action) {
+	for _, a := range acts {
+		if a.data != nil {
+			for _, m := range e.media {
+				if err := m.Send(a.data); err != nil {
+					e.log.Debug("send failed", "medium", m.Name(), "err", err)
+				}
+			}
+			continue
+		}
+		e.logEvent(a.ev)
+		select {
+		case e.events <- a.ev:
+		default:
+			e.lost++
+		}
+	}
+}
+
+func (e *Engine) logEvent(ev Event) {
+	switch ev := ev.(type) {
+	case NodeEvent:
+		lvl := slog.LevelInfo
+		if ev.New == StatusDead {
+			lvl = slog.LevelWarn
+		}
+		attrs := []any{"node", ev.Node, "state", ev.New.String(), "old_state", ev.Old.String(), "reason", ev.Reason}
+		if !ev.LastHeard.IsZero() {
+			attrs = append(attrs, "last_heard", ev.LastHeard.Format(time.RFC3339Nano))
+		}
+		e.log.Log(context.Background(), lvl, "node status changed", attrs...)
+	case LinkEvent:
+		lvl := slog.LevelInfo
+		if ev.New == LinkDead {
+			lvl = slog.LevelWarn
+		}
+		e.log.Log(context.Background(), lvl, "link status changed", "node", ev.Node, "link", ev.Link, "state", ev.New.String(), "old_state", ev.Old.String())
+	case LateEvent:
+		e.log.Warn("late heartbeat", "node", ev.Node, "silence", ev.Silence)
+	case RestartEvent:
+		e.log.Info("heartbeat restart on node", "node", ev.Node, "old_generation", ev.OldGen, "generation", ev.NewGen)
+	case BadPacketEvent:
+		e.log.Debug("packet dropped", "link", ev.Link, "err", ev.Err)
+	case SendErrorEvent:
+		e.log.Error("cannot build message", "err", ev.Err)
+	}
+}
+
+func readLoadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

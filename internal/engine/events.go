@@ -1,0 +1,63 @@
+package engine
+
+import "time"
+
+// Event is something the engine publishes after it changed its state.
+// Events are delivered on a bounded channel; a slow reader loses events
+// (counted), it never slows the engine.
+type Event interface {
+	event()
+}
+
+// NodeEvent reports a node status change.
+type NodeEvent struct {
+	At        time.Time
+	Node      string
+	Old, New  NodeStatus
+	Reason    string    // "heartbeat", "deadtime", "initdead", "shutdown", "restart"
+	LastHeard time.Time // last sequenced packet received from the node
+}
+
+// LinkEvent reports a link status change.
+type LinkEvent struct {
+	At       time.Time
+	Node     string
+	Link     string
+	Old, New LinkStatus
+}
+
+// LateEvent reports that a node has been silent for longer than warntime.
+type LateEvent struct {
+	At      time.Time
+	Node    string
+	Silence time.Duration
+}
+
+// RestartEvent reports that a node came back with a new generation.
+type RestartEvent struct {
+	At             time.Time
+	Node           string
+	OldGen, NewGen uint64
+}
+
+func (NodeEvent) event()    {}
+func (LinkEvent) event()    {}
+func (LateEvent) event()    {}
+func (RestartEvent) event() {}
+
+// BadPacketEvent reports a datagram that was dropped: malformed, wrongly
+// signed, or from a node that is not configured.
+type BadPacketEvent struct {
+	At   time.Time
+	Link string
+	Err  error
+}
+
+// SendErrorEvent reports a message that could not be built or signed.
+type SendErrorEvent struct {
+	At  time.Time
+	Err error
+}
+
+func (BadPacketEvent) event() {}
+func (SendErrorEvent) event() {}
