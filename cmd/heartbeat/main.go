@@ -1,0 +1,49 @@
+// Command heartbeat is the cluster daemon: it reads /etc/ha.d, exchanges
+// heartbeats with its peers and runs in the foreground, as a systemd service
+// wants.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/linuxha/heartbeat/internal/config"
+	"github.com/linuxha/heartbeat/internal/daemon"
+	"github.com/linuxha/heartbeat/internal/version"
+)
+
+func main() {
+	var (
+		opts        daemon.Options
+		checkConfig bool
+		showVersion bool
+	)
+	flag.StringVar(&opts.ConfigDir, "config-dir", "/etc/ha.d", "directory holding ha.cf, haresources and authkeys")
+	flag.StringVar(&opts.NodeName, "node-name", "", "this node's name (default: uname -n)")
+	flag.StringVar(&opts.StateDir, "state-dir", "/var/lib/heartbeat", "directory for the node uuid and generation")
+	flag.StringVar(&opts.RuntimeDir, "runtime-dir", "/run/heartbeat", "directory for the control socket")
+	flag.BoolVar(&checkConfig, "check-config", false, "check the configuration and exit")
+	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "heartbeat: unexpected argument %q\n", flag.Arg(0))
+		os.Exit(2)
+	}
+	switch {
+	case showVersion:
+		fmt.Println("heartbeat", version.String())
+		return
+	case checkConfig:
+		os.Exit(config.CheckConfig(os.Stdout, opts.ConfigDir, config.Options{NodeName: opts.NodeName}))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := daemon.Run(ctx, opts); err != nil {
+		fmt.Fprintf(os.Stderr, "heartbeat: %v\n", err)
+		os.Exit(1)
+	}
+}
