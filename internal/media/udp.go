@@ -1,0 +1,497 @@
+package media
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/linuxha/heartbeat/internal/engine"
+)
+
+// udpConfig is one UDP medium: the ucast and bcast lines of one interface
+// and port (IPv4), the ucast6 lines of one interface and port, or one
+// mcast/mcast6 line.
+type udpConfig struct {
+	kind  Kind // Ucast (with or without bcast), Ucast6, Mcast, Mcast6
+	v6    bool
+	dev   string
+	port  int
+	peers []netip.Addr
+	bcast bool
+	group netip.Addr
+	ttl   int
+	loop  bool
+	first Spec // the first line, for errors
+	key   string
+}
+
+// groupUDP merges specs into media configurations, in order of first
+// appearance, and drops unicast peers that are our own addresses.
+func groupUDP(specs []Spec, own map[netip.Addr]struct{}, config string, log *slog.Logger) ([]*udpConfig, error) {
+	var (
+		out   []*udpConfig
+		byKey = map[string]*udpConfig{}
+		errs  []error
+	)
+	bad := func(s Spec, format string, args ...any) {
+		errs = append(errs, &SpecError{Config: config, Line: s.Line, Spec: s.String(), Err: fmt.Errorf(format, args...)})
+	}
+	for _, s := range specs {
+		c := &udpConfig{dev: s.Dev, port: s.port(), first: s, key: ReceiveSocketKey(s)}
+		if s.Dev == "" {
+			bad(s, "no interface")
+			continue
+		}
+		switch s.Kind {
+		case Bcast:
+			c.kind, c.bcast = Ucast, true
+		case Ucast, Ucast6:
+			c.kind, c.v6 = s.Kind, s.Kind == Ucast6
+			for _, p := range s.Peers {
+				p = p.Unmap()
+				if p.Is4() == c.v6 || !p.IsValid() {
+					bad(s, "peer %s is not an ipv%d address", p, ipv(c.v6))
+					continue
+				}
+				if _, ok := own[p.WithZone("")]; ok {
+					log.Debug("ucast line names a local address, skipped", "medium", s.Dev, "peer", p)
+					continue
+				}
+				c.peers = append(c.peers, p.WithZone(""))
+			}
+			if len(c.peers) == 0 {
+				continue
+			}
+		case Mcast, Mcast6:
+			c.kind, c.v6 = s.Kind, s.Kind == Mcast6
+			c.group, c.ttl, c.loop = s.Group, s.TTL, s.Loop
+			if !s.Group.IsMulticast() || s.Group.Is4() == c.v6 {
+				bad(s, "%s is not an ipv%d multicast group", s.Group, ipv(c.v6))
+				continue
+			}
+		default:
+			bad(s, "unknown medium kind")
+			continue
+		}
+		if prev, ok := byKey[c.key]; ok {
+			prev.peers = append(prev.peers, c.peers...)
+			prev.bcast = prev.bcast || c.bcast
+			continue
+		}
+		byKey[c.key] = c
+		out = append(out, c)
+	}
+	return out, errors.Join(errs...)
+}
+
+func ipv(v6 bool) int {
+	if v6 {
+		return 6
+	}
+	return 4
+}
+
+func openUDP(specs []Spec, opts Options) ([]engine.Medium, error) {
+	log := opts.logger()
+	ns, err := currentNS()
+	if err != nil {
+		return nil, err
+	}
+	defer ns.close()
+	nl, err := netlink.NewHandleAt(ns.ns)
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	own, err := ownAddrs(nl, opts.LocalAddrs)
+	nl.Close()
+	if err != nil {
+		return nil, err
+	}
+	cfgs, err := groupUDP(specs, own, opts.ConfigName, log)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out  []engine.Medium
+		errs []error
+	)
+	for _, c := range cfgs {
+		m, err := newUDPMedium(c, opts)
+		if err != nil {
+			errs = append(errs, &SpecError{Config: opts.ConfigName, Line: c.first.Line, Spec: c.first.String(), Err: err})
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, errors.Join(errs...)
+}
+
+// udpMedium is a UDP medium. A monitor goroutine checks the interface every
+// retry interval (one link and one address dump: no syscall storm) and
+// rebinds when it disappears, goes down, changes index or primary address;
+// one receiver goroutine per socket generation delivers packets.
+type udpMedium struct {
+	cfg   *udpConfig
+	ns    nsRunner
+	nl    *netlink.Handle
+	log   *slog.Logger
+	retry time.Duration
+	extra []netip.Addr
+	own   atomic.Pointer[map[netip.Addr]struct{}]
+
+	packets chan engine.Packet
+	kick    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+
+	mu   sync.Mutex
+	st   *udpState // nil while down
+	down error     // why, while down
+}
+
+// udpState is one generation of sockets.
+type udpState struct {
+	info    ifaceInfo
+	recv    *net.UDPConn
+	conns   []*net.UDPConn // send sockets
+	targets []sendTarget
+}
+
+type sendTarget struct {
+	conn *net.UDPConn
+	dst  netip.AddrPort
+}
+
+func (s *udpState) close() {
+	if s.recv != nil {
+		_ = s.recv.Close()
+	}
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+}
+
+func newUDPMedium(c *udpConfig, opts Options) (*udpMedium, error) {
+	ns, err := currentNS()
+	if err != nil {
+		return nil, err
+	}
+	nl, err := netlink.NewHandleAt(ns.ns)
+	if err != nil {
+		ns.close()
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	m := &udpMedium{
+		cfg:     c,
+		ns:      ns,
+		nl:      nl,
+		log:     opts.logger().With("medium", c.dev),
+		retry:   opts.retry(),
+		extra:   opts.LocalAddrs,
+		packets: make(chan engine.Packet, 64),
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	fail := func(err error) (*udpMedium, error) {
+		nl.Close()
+		ns.close()
+		return nil, err
+	}
+	if err := m.refreshOwn(); err != nil {
+		return fail(err)
+	}
+	info, err := m.resolve()
+	if err != nil {
+		return fail(err)
+	}
+	st, err := m.open(info, opts.Sockets[c.key])
+	if err != nil {
+		return fail(err)
+	}
+	m.st = st
+	m.wg.Add(2)
+	go m.receive(st)
+	go m.monitor()
+	m.log.Info("udp medium open", "kind", c.kind.String(), "src", info.src, "port", c.port)
+	return m, nil
+}
+
+// Name returns the interface name.
+func (m *udpMedium) Name() string { return m.cfg.dev }
+
+// Packets delivers received datagrams, each in a freshly allocated slice.
+func (m *udpMedium) Packets() <-chan engine.Packet { return m.packets }
+
+// Send sends b to every destination of the medium. It does not allocate
+// unless it fails; a failure to one destination does not stop the others.
+func (m *udpMedium) Send(b []byte) error {
+	m.mu.Lock()
+	st, down := m.st, m.down
+	m.mu.Unlock()
+	if st == nil {
+		return fmt.Errorf("%s: %w: %w", m.cfg.dev, ErrDown, down)
+	}
+	var first error
+	failed := 0
+	for i := range st.targets {
+		t := &st.targets[i]
+		if _, err := t.conn.WriteToUDPAddrPort(b, t.dst); err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+	return fmt.Errorf("%s: %d of %d destinations failed: %w", m.cfg.dev, failed, len(st.targets), first)
+}
+
+// Close stops the medium and closes Packets.
+func (m *udpMedium) Close() error {
+	m.once.Do(func() {
+		close(m.done)
+		m.mu.Lock()
+		st := m.st
+		m.st, m.down = nil, net.ErrClosed
+		m.mu.Unlock()
+		if st != nil {
+			st.close()
+		}
+		m.wg.Wait()
+		close(m.packets)
+		m.nl.Close()
+		m.ns.close()
+	})
+	return nil
+}
+
+func (m *udpMedium) wantLL() bool {
+	switch m.cfg.kind {
+	case Ucast6:
+		return len(m.cfg.peers) > 0 && m.cfg.peers[0].IsLinkLocalUnicast()
+	case Mcast6:
+		return m.cfg.group.IsLinkLocalMulticast() || m.cfg.group.IsInterfaceLocalMulticast()
+	}
+	return false
+}
+
+func (m *udpMedium) resolve() (ifaceInfo, error) {
+	info, err := resolveIface(m.nl, m.cfg.dev, m.cfg.v6, m.wantLL())
+	if err == nil && !m.cfg.bcast {
+		info.bcast = netip.Addr{} // not used: do not rebind when it changes
+	}
+	return info, err
+}
+
+func (m *udpMedium) refreshOwn() error {
+	own, err := ownAddrs(m.nl, m.extra)
+	if err != nil {
+		return err
+	}
+	m.own.Store(&own)
+	return nil
+}
+
+func (m *udpMedium) isOwn(a netip.Addr) bool {
+	own := m.own.Load()
+	if own == nil {
+		return false
+	}
+	_, ok := (*own)[a.Unmap().WithZone("")]
+	return ok
+}
+
+// open binds a generation of sockets; pre, if not nil, is the receive socket.
+func (m *udpMedium) open(info ifaceInfo, pre *os.File) (*udpState, error) {
+	c := m.cfg
+	st := &udpState{info: info}
+	err := m.ns.do(func() error {
+		unspec := netip.IPv4Unspecified()
+		if c.v6 {
+			unspec = netip.IPv6Unspecified()
+		}
+		if pre != nil {
+			pc, err := net.FilePacketConn(pre)
+			_ = pre.Close()
+			if err != nil {
+				return fmt.Errorf("inherited socket %s: %w", c.key, err)
+			}
+			u, ok := pc.(*net.UDPConn)
+			if !ok {
+				_ = pc.Close()
+				return fmt.Errorf("inherited socket %s is not udp", c.key)
+			}
+			st.recv = u
+		} else {
+			ro := sockOpts{v6: c.v6, dev: c.dev, ifindex: info.index, bind: netip.AddrPortFrom(unspec, uint16(c.port))}
+			if c.group.IsValid() {
+				ro.bind = netip.AddrPortFrom(c.group, uint16(c.port))
+				ro.join = c.group
+			}
+			r, err := udpSocket(ro)
+			if err != nil {
+				return fmt.Errorf("receive socket: %w", err)
+			}
+			st.recv = r
+		}
+		send := func(o sockOpts, dsts ...netip.Addr) error {
+			o.v6, o.dev, o.ifindex = c.v6, c.dev, info.index
+			o.bind = netip.AddrPortFrom(info.src, 0)
+			s, err := udpSocket(o)
+			if err != nil {
+				return fmt.Errorf("send socket: %w", err)
+			}
+			st.conns = append(st.conns, s)
+			for _, d := range dsts {
+				st.targets = append(st.targets, sendTarget{conn: s, dst: netip.AddrPortFrom(d, uint16(c.port))})
+			}
+			return nil
+		}
+		if len(c.peers) > 0 {
+			if err := send(sockOpts{tos: iptosLowDelay}, c.peers...); err != nil {
+				return err
+			}
+		}
+		if c.bcast {
+			if err := send(sockOpts{broadcast: true}, info.bcast); err != nil {
+				return err
+			}
+		}
+		if c.group.IsValid() {
+			if err := send(sockOpts{mcastOut: true, ttl: c.ttl, loop: c.loop}, c.group); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (m *udpMedium) receive(st *udpState) {
+	defer m.wg.Done()
+	buf := make([]byte, MaxDatagram)
+	for {
+		n, from, err := st.recv.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				m.markDown(st, fmt.Errorf("receive: %w", err))
+			}
+			return
+		}
+		if m.isOwn(from.Addr()) {
+			continue
+		}
+		p := engine.Packet{Data: bytes.Clone(buf[:n]), From: from.String(), At: time.Now()}
+		select {
+		case m.packets <- p:
+		case <-m.done:
+			return
+		}
+	}
+}
+
+// markDown retires st (if still current) and logs once.
+func (m *udpMedium) markDown(st *udpState, err error) {
+	m.mu.Lock()
+	if m.st != st || m.st == nil {
+		m.mu.Unlock()
+		return
+	}
+	m.st, m.down = nil, err
+	m.mu.Unlock()
+	st.close()
+	m.log.Warn("udp medium down, reopening", "err", err)
+}
+
+func (m *udpMedium) monitor() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-t.C:
+		case <-m.kick:
+		}
+		m.check()
+	}
+}
+
+// check compares the interface with the current sockets and reopens.
+func (m *udpMedium) check() {
+	if err := m.refreshOwn(); err != nil {
+		m.log.Debug("refresh local addresses", "err", err)
+	}
+	info, err := m.resolve()
+	m.mu.Lock()
+	st := m.st
+	m.mu.Unlock()
+	if st != nil {
+		if err == nil && info == st.info {
+			return
+		}
+		if err == nil {
+			err = errors.New("interface index or primary address changed")
+		}
+		m.markDown(st, err)
+	}
+	if err != nil {
+		m.mu.Lock()
+		if m.st == nil && !m.isClosed() {
+			m.down = err
+		}
+		m.mu.Unlock()
+		return
+	}
+	nst, err := m.open(info, nil)
+	if err != nil {
+		m.mu.Lock()
+		if !m.isClosed() {
+			m.down = err
+		}
+		m.mu.Unlock()
+		m.log.Debug("udp medium reopen failed", "err", err)
+		return
+	}
+	m.mu.Lock()
+	if m.isClosed() {
+		m.mu.Unlock()
+		nst.close()
+		return
+	}
+	m.st, m.down = nst, nil
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go m.receive(nst)
+	m.log.Info("udp medium up", "src", info.src)
+}
+
+func (m *udpMedium) isClosed() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,273 @@
+//go:build roottest
+
+package media
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/netip"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/linuxha/heartbeat/internal/engine"
+)
+
+// lab is two network namespaces joined by a veth pair, 10.99.0.1/24 and
+// fd99::1/64 on a, 10.99.0.2/24 and fd99::2/64 on b.
+type lab struct {
+	t              *testing.T
+	nsA, nsB       string
+	devA, devB     string
+	addrA, addrB   netip.Addr
+	addr6A, addr6B netip.Addr
+}
+
+func ipCmd(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	var r [3]byte
+	_, _ = rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	l := &lab{
+		t: t, nsA: "hbt-" + id + "-a", nsB: "hbt-" + id + "-b",
+		devA: "hb" + id + "a", devB: "hb" + id + "b",
+		addrA: netip.MustParseAddr("10.99.0.1"), addrB: netip.MustParseAddr("10.99.0.2"),
+		addr6A: netip.MustParseAddr("fd99::1"), addr6B: netip.MustParseAddr("fd99::2"),
+	}
+	for _, ns := range []string{l.nsA, l.nsB} {
+		ipCmd(t, "netns", "add", ns)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+		ipCmd(t, "-n", ns, "link", "set", "lo", "up")
+	}
+	l.link()
+	return l
+}
+
+// link (re)creates the veth pair and its addresses.
+func (l *lab) link() {
+	t := l.t
+	ipCmd(t, "link", "add", l.devA, "netns", l.nsA, "type", "veth", "peer", "name", l.devB, "netns", l.nsB)
+	for _, x := range []struct {
+		ns, dev, a4, a6 string
+	}{{l.nsA, l.devA, "10.99.0.1/24", "fd99::1/64"}, {l.nsB, l.devB, "10.99.0.2/24", "fd99::2/64"}} {
+		ipCmd(t, "-n", x.ns, "addr", "add", x.a4, "dev", x.dev)
+		ipCmd(t, "-n", x.ns, "addr", "add", x.a6, "dev", x.dev, "nodad")
+		ipCmd(t, "-n", x.ns, "link", "set", x.dev, "up")
+	}
+}
+
+// open opens specs in namespace ns.
+func (l *lab) open(ns string, specs []Spec, opts Options) ([]engine.Medium, error) {
+	l.t.Helper()
+	type result struct {
+		ms  []engine.Medium
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		h, err := netns.GetFromName(ns)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			res <- result{err: err}
+			return
+		}
+		ms, err := Open(l.t.Context(), specs, opts)
+		res <- result{ms, err}
+	}()
+	r := <-res
+	for _, m := range r.ms {
+		l.t.Cleanup(func() { _ = m.Close() })
+	}
+	return r.ms, r.err
+}
+
+func (l *lab) mustOpen(ns string, specs []Spec, opts Options) engine.Medium {
+	l.t.Helper()
+	ms, err := l.open(ns, specs, opts)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if len(ms) != 1 {
+		l.t.Fatalf("%d media, want 1", len(ms))
+	}
+	return ms[0]
+}
+
+func expectFrom(t *testing.T, m engine.Medium, data string, from netip.Addr) {
+	t.Helper()
+	p := recvPacket(t, m.Packets())
+	if string(p.Data) != data {
+		t.Fatalf("%s received %q, want %q", m.Name(), p.Data, data)
+	}
+	ap, err := netip.ParseAddrPort(p.From)
+	if err != nil || ap.Addr().WithZone("") != from {
+		t.Fatalf("%s: packet from %q, want address %s", m.Name(), p.From, from)
+	}
+}
+
+func TestRootUcast(t *testing.T) {
+	l := newLab(t)
+	// A VIP in the subnet (secondary) that the route would even prefer as
+	// source: heartbeats must still leave from the primary address.
+	ipCmd(t, "-n", l.nsA, "addr", "add", "10.99.0.100/24", "dev", l.devA)
+	ipCmd(t, "-n", l.nsA, "route", "replace", "10.99.0.0/24", "dev", l.devA, "src", "10.99.0.100")
+	specs := func(dev string) []Spec {
+		return []Spec{
+			{Kind: Ucast, Dev: dev, Peers: []netip.Addr{l.addrA}, Line: 1},
+			{Kind: Ucast, Dev: dev, Peers: []netip.Addr{l.addrB}, Line: 2},
+		}
+	}
+	a := l.mustOpen(l.nsA, specs(l.devA), Options{})
+	b := l.mustOpen(l.nsB, specs(l.devB), Options{})
+	if a.Name() != l.devA {
+		t.Fatalf("name %q", a.Name())
+	}
+	if err := a.Send([]byte("from a")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, b, "from a", l.addrA)
+	if err := b.Send([]byte("from b")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, a, "from b", l.addrB)
+
+	msg := []byte("hb")
+	if n := testing.AllocsPerRun(50, func() { _ = a.Send(msg) }); n != 0 {
+		t.Errorf("Send allocates %v times per datagram", n)
+	}
+}
+
+func TestRootBcastMcast(t *testing.T) {
+	l := newLab(t)
+	group := netip.MustParseAddr("239.0.0.43")
+	for _, tc := range []struct {
+		name string
+		spec func(dev string) Spec
+	}{
+		{"bcast", func(dev string) Spec { return Spec{Kind: Bcast, Dev: dev, Line: 1} }},
+		{"mcast", func(dev string) Spec {
+			return Spec{Kind: Mcast, Dev: dev, Group: group, Port: 6694, TTL: 1, Loop: true, Line: 1}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := l.mustOpen(l.nsA, []Spec{tc.spec(l.devA)}, Options{})
+			b := l.mustOpen(l.nsB, []Spec{tc.spec(l.devB)}, Options{})
+			// a's own datagram loops back to a and must be dropped: the
+			// first packet a gets is b's answer.
+			if err := a.Send([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			expectFrom(t, b, "ping", l.addrA)
+			if err := b.Send([]byte("pong")); err != nil {
+				t.Fatal(err)
+			}
+			expectFrom(t, a, "pong", l.addrB)
+			_ = a.Close()
+			_ = b.Close()
+		})
+	}
+}
+
+func TestRootIPv6(t *testing.T) {
+	l := newLab(t)
+	group := netip.MustParseAddr("ff15::43")
+	for _, tc := range []struct {
+		name       string
+		specA, spB Spec
+	}{
+		{"ucast6",
+			Spec{Kind: Ucast6, Dev: l.devA, Peers: []netip.Addr{l.addr6B}, Line: 1},
+			Spec{Kind: Ucast6, Dev: l.devB, Peers: []netip.Addr{l.addr6A}, Line: 1}},
+		{"mcast6",
+			Spec{Kind: Mcast6, Dev: l.devA, Group: group, Port: 694, TTL: 1, Loop: true, Line: 1},
+			Spec{Kind: Mcast6, Dev: l.devB, Group: group, Port: 694, TTL: 1, Loop: true, Line: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := l.mustOpen(l.nsA, []Spec{tc.specA}, Options{})
+			b := l.mustOpen(l.nsB, []Spec{tc.spB}, Options{})
+			if err := a.Send([]byte("ping6")); err != nil {
+				t.Fatal(err)
+			}
+			expectFrom(t, b, "ping6", l.addr6A)
+			if err := b.Send([]byte("pong6")); err != nil {
+				t.Fatal(err)
+			}
+			expectFrom(t, a, "pong6", l.addr6B)
+			_ = a.Close()
+			_ = b.Close()
+		})
+	}
+}
+
+func TestRootUcastSelfOnly(t *testing.T) {
+	l := newLab(t)
+	ms, err := l.open(l.nsA, []Spec{{Kind: Ucast, Dev: l.devA, Peers: []netip.Addr{l.addrA}, Line: 1}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 0 {
+		t.Fatalf("a ucast line naming our own address opened %d media", len(ms))
+	}
+	_, err = l.open(l.nsA, []Spec{{Kind: Ucast, Dev: "hbtnone9", Peers: []netip.Addr{l.addrB}, Line: 9}}, Options{})
+	if err == nil || err.Error() != "ha.cf:9: ucast hbtnone9: no such interface" {
+		t.Fatalf("missing interface: %v", err)
+	}
+}
+
+func TestRootInterfaceRemoval(t *testing.T) {
+	l := newLab(t)
+	logA, msgsA := testLogger(t)
+	logB, msgsB := testLogger(t)
+	oa := Options{Retry: 50 * time.Millisecond, Logger: logA}
+	ob := Options{Retry: 50 * time.Millisecond, Logger: logB}
+	a := l.mustOpen(l.nsA, []Spec{{Kind: Ucast, Dev: l.devA, Peers: []netip.Addr{l.addrB}, Line: 1}}, oa)
+	b := l.mustOpen(l.nsB, []Spec{{Kind: Ucast, Dev: l.devB, Peers: []netip.Addr{l.addrA}, Line: 1}}, ob)
+	if err := a.Send([]byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, b, "before", l.addrA)
+
+	ipCmd(t, "-n", l.nsA, "link", "del", l.devA) // takes the peer end too
+	waitLog(t, msgsA, "medium down")
+	waitLog(t, msgsB, "medium down")
+	if err := a.Send([]byte("lost")); !errors.Is(err, ErrDown) {
+		t.Fatalf("send without interface: %v", err)
+	}
+	select {
+	case _, ok := <-a.Packets():
+		if !ok {
+			t.Fatal("packets closed while down")
+		}
+	default:
+	}
+
+	l.link() // new interfaces, new indexes
+	waitLog(t, msgsA, "medium up")
+	waitLog(t, msgsB, "medium up")
+	if err := a.Send([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, b, "after", l.addrA)
+	if err := b.Send([]byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, a, "back", l.addrB)
+}
