@@ -26,8 +26,10 @@ const (
 
 // action is one thing the loop must do after a step.
 type action struct {
-	data []byte // datagram to send on every medium
-	ev   Event  // event to publish (nil when data is set)
+	data  []byte // datagram to send on every medium
+	ev    Event  // event to publish
+	op    opKind // resource operation to run on group
+	group string
 }
 
 type linkState struct {
@@ -53,6 +55,7 @@ type peer struct {
 	gapFirst uint64
 	askAt    time.Time
 	tries    int
+	groups   peerGroups
 }
 
 type histEntry struct {
@@ -84,6 +87,9 @@ type core struct {
 	buf       []byte
 	msg       wire.Message
 	firstWait time.Duration
+	groups    []*group
+	reportDue bool
+	saidBye   bool
 }
 
 func newCore(cfg Config, links []string) *core {
@@ -109,6 +115,9 @@ func newCore(cfg Config, links []string) *core {
 		c.byName[n] = p
 	}
 	c.nodeList = nl.String()
+	for _, gc := range cfg.Groups {
+		c.groups = append(c.groups, &group{GroupConfig: gc, state: GroupStopped})
+	}
 	c.ttl = strconv.Itoa(cfg.Hopfudge + len(cfg.Nodes))
 	c.firstWait = min(cfg.Keepalive/2, 50*time.Millisecond)
 	return c
@@ -136,7 +145,7 @@ func (c *core) tick(now time.Time) []action {
 	if c.status == StatusUp && !now.Before(c.activeAt) {
 		c.goActive(now)
 	}
-	if !now.Before(c.nextSend) && !c.stopping {
+	if !now.Before(c.nextSend) && !c.saidBye {
 		c.sendStatus(now)
 		c.nextSend = c.nextSend.Add(c.cfg.Keepalive)
 		if c.nextSend.Before(now) { // we were late (suspended): do not burst
@@ -146,6 +155,8 @@ func (c *core) tick(now time.Time) []action {
 	for _, p := range c.peers {
 		c.checkPeer(now, p)
 	}
+	c.retryStops(now)
+	c.afterGroupChange(now)
 	return c.out
 }
 
@@ -157,6 +168,11 @@ func (c *core) goActive(now time.Time) {
 	c.status = StatusActive
 	c.emit(NodeEvent{At: now, Node: c.cfg.LocalNode, Old: old, New: StatusActive, Reason: "start"})
 	c.sendStatus(now)
+	if len(c.groups) > 0 {
+		// Ask the peers what they hold, and tell them what we hold.
+		c.send(now, c.build(tStarting, ""))
+		c.sendReport(now, "")
+	}
 }
 
 func (c *core) checkPeer(now time.Time, p *peer) {
@@ -196,6 +212,14 @@ func (c *core) setStatus(now time.Time, p *peer, st NodeStatus, reason string) {
 	old := p.status
 	p.status = st
 	c.emit(NodeEvent{At: now, Node: p.name, Old: old, New: st, Reason: reason, LastHeard: p.lastHeard})
+	if st == StatusDead || old == StatusDead {
+		// Its claims die with it; when it comes back they are stale until
+		// it reports again, and it needs to hear ours.
+		p.groups.reset()
+		if old == StatusDead && len(c.groups) > 0 {
+			c.reportDue = true
+		}
+	}
 }
 
 // nextWake is the earliest time tick must run again.
@@ -346,6 +370,15 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 		p.left = true
 		p.gapFirst, p.askAt, p.tries = 0, time.Time{}, 0
 		c.setStatus(now, p, StatusDead, "shutdown")
+	case tStarting, tResource, tTakeover:
+		c.groupMessage(now, p, t, seq, func(name string) (string, bool) {
+			v, ok := m.Lookup(name)
+			return string(v), ok
+		})
+		return c.out
+	}
+	if len(c.groups) > 0 {
+		c.afterGroupChange(now)
 	}
 	return c.out
 }
@@ -360,6 +393,7 @@ func (c *core) restart(now time.Time, p *peer, hg uint64) {
 	p.left = false
 	p.uuid = nil
 	p.lastAck, p.ackedUs = 0, 0
+	p.groups.reset()
 	p.gapFirst, p.askAt, p.tries = 0, time.Time{}, 0
 	for i := range p.links {
 		p.links[i].maxSeq = 0
@@ -493,14 +527,34 @@ func (c *core) control(now time.Time, p *peer, t string, m *wire.Message) {
 	}
 }
 
-// stop sends the good-bye of a graceful shutdown.
+// stop begins a graceful shutdown: release every group, then say good-bye.
+// Heartbeats go on until then, so that nobody takes a group we still hold.
 func (c *core) stop(now time.Time) []action {
 	c.out = c.out[:0]
 	c.stopping = true
+	c.releaseAllForStop(now)
+	if c.allReleased() {
+		c.bye(now)
+	}
+	return c.out
+}
+
+func (c *core) releaseAllForStop(now time.Time) {
+	for i := len(c.groups) - 1; i >= 0; i-- {
+		if g := c.groups[i]; g.held() && !g.busy {
+			c.release(now, g, "shutdown")
+		}
+	}
+}
+
+func (c *core) bye(now time.Time) {
+	c.saidBye = true
+	if len(c.groups) > 0 {
+		c.sendReport(now, "shutdown")
+	}
 	m := c.build(tShutdone, "")
 	m.Add("st", "dead")
 	c.send(now, m)
-	return c.out
 }
 
 // build starts a message of type t, addressed to dest when not empty.
@@ -582,5 +636,6 @@ func (c *core) snapshot() Snapshot {
 		}
 		s.Nodes = append(s.Nodes, ni)
 	}
+	s.Groups = c.groupSnapshot()
 	return s
 }

@@ -30,6 +30,13 @@ type Config struct {
 	// reads /proc/loadavg (at most once a second).
 	LoadAvg func() string
 	Logger  *slog.Logger
+
+	// Groups are the haresources lines; Runner starts and stops them.
+	Groups       []GroupConfig
+	AutoFailback Failback
+	Runner       Runner
+	// StopTimeout bounds a graceful stop (releasing every group); 0 = 10 min.
+	StopTimeout time.Duration
 }
 
 func (c *Config) validate() error {
@@ -49,23 +56,49 @@ func (c *Config) validate() error {
 	if c.Keys == nil {
 		errs = append(errs, errors.New("no authentication keys"))
 	}
+	if len(c.Groups) > 0 && c.Runner == nil {
+		errs = append(errs, errors.New("resource groups without a runner"))
+	}
+	seen := map[string]bool{}
+	for _, g := range c.Groups {
+		if seen[g.Key] {
+			errs = append(errs, fmt.Errorf("duplicate group %q", g.Key))
+		}
+		seen[g.Key] = true
+		if !slices.Contains(c.Nodes, g.Preferred) {
+			errs = append(errs, fmt.Errorf("group %q: unknown node %q", g.Key, g.Preferred))
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // Engine runs the membership protocol over a set of media.
 type Engine struct {
-	cfg    Config
-	media  []Medium
-	log    *slog.Logger
-	reqs   chan func(*core)
-	events chan Event
-	lost   uint64
+	cfg     Config
+	media   []Medium
+	log     *slog.Logger
+	reqs    chan func(*core, time.Time)
+	results chan opResult
+	events  chan Event
+	lost    uint64
+	opCtx   context.Context
 }
+
+// ErrNoPeer is returned by Standby when no other node could take the groups.
+var ErrNoPeer = errors.New("no other node can take over")
 
 // New returns an engine; nothing runs until Run is called.
 func New(cfg Config, media []Medium) (*Engine, error) {
+	cfg.Nodes = slices.Clone(cfg.Nodes)
 	for i, n := range cfg.Nodes {
 		cfg.Nodes[i] = strings.ToLower(n)
+	}
+	cfg.Groups = slices.Clone(cfg.Groups)
+	for i := range cfg.Groups {
+		cfg.Groups[i].Preferred = strings.ToLower(cfg.Groups[i].Preferred)
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 10 * time.Minute
 	}
 	cfg.LocalNode = strings.ToLower(cfg.LocalNode)
 	if cfg.Warntime <= 0 || cfg.Warntime > cfg.Deadtime {
@@ -88,11 +121,12 @@ func New(cfg Config, media []Medium) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{
-		cfg:    cfg,
-		media:  media,
-		log:    log,
-		reqs:   make(chan func(*core)),
-		events: make(chan Event, 1024),
+		cfg:     cfg,
+		media:   media,
+		log:     log,
+		reqs:    make(chan func(*core, time.Time)),
+		results: make(chan opResult, 16),
+		events:  make(chan Event, 1024),
 	}, nil
 }
 
@@ -104,7 +138,7 @@ func (e *Engine) Events() <-chan Event { return e.events }
 func (e *Engine) Snapshot(ctx context.Context) (Snapshot, error) {
 	reply := make(chan Snapshot, 1)
 	select {
-	case e.reqs <- func(c *core) { reply <- c.snapshot() }:
+	case e.reqs <- func(c *core, _ time.Time) { reply <- c.snapshot() }:
 	case <-ctx.Done():
 		return Snapshot{}, ctx.Err()
 	}
@@ -113,6 +147,38 @@ func (e *Engine) Snapshot(ctx context.Context) (Snapshot, error) {
 		return s, nil
 	case <-ctx.Done():
 		return Snapshot{}, ctx.Err()
+	}
+}
+
+// Standby gives up the selected groups to another node (hb_standby).
+func (e *Engine) Standby(ctx context.Context, which Which) error {
+	return e.request(ctx, func(c *core, now time.Time) error {
+		acts, err := c.standbyReq(now, which)
+		e.exec(acts)
+		return err
+	})
+}
+
+// Takeover pulls the selected groups to this node (hb_takeover).
+func (e *Engine) Takeover(ctx context.Context, which Which) error {
+	return e.request(ctx, func(c *core, now time.Time) error {
+		e.exec(c.takeoverReq(now, which))
+		return nil
+	})
+}
+
+func (e *Engine) request(ctx context.Context, f func(*core, time.Time) error) error {
+	reply := make(chan error, 1)
+	select {
+	case e.reqs <- func(c *core, now time.Time) { reply <- f(c, now) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -152,28 +218,40 @@ func (e *Engine) Run(ctx context.Context) error {
 	refreshLd(now)
 	e.log.Info("heartbeat engine started", "node", e.cfg.LocalNode, "generation", e.cfg.Generation,
 		"keepalive", e.cfg.Keepalive, "deadtime", e.cfg.Deadtime, "media", strings.Join(links, ","))
+	opCtx, cancelOps := context.WithCancel(context.Background())
+	defer cancelOps()
+	e.opCtx = opCtx
 	e.exec(c.start(now))
 	timer := time.NewTimer(time.Until(c.nextWake()))
 	defer timer.Stop()
-	for {
+	done := ctx.Done()
+	var stopDeadline <-chan time.Time
+	for !c.saidBye {
 		select {
-		case <-ctx.Done():
+		case <-done:
+			done = nil
+			e.log.Info("stopping: releasing resource groups", "node", e.cfg.LocalNode)
+			stopDeadline = time.After(e.cfg.StopTimeout)
 			e.exec(c.stop(time.Now()))
-			e.log.Info("heartbeat engine stopped", "node", e.cfg.LocalNode)
-			return nil
+		case <-stopDeadline:
+			e.log.Error("graceful stop timed out: groups still held", "node", e.cfg.LocalNode)
+			return errors.New("graceful stop timed out")
 		case r := <-in:
 			now = time.Now()
 			e.exec(c.recv(now, r.At, r.link, r.Data))
+		case r := <-e.results:
+			e.exec(c.opDone(time.Now(), r))
 		case <-timer.C:
 			now = time.Now()
 			refreshLd(now)
 			e.exec(c.tick(now))
 		case req := <-e.reqs:
-			req(c)
-			continue
+			req(c, time.Now())
 		}
 		timer.Reset(time.Until(c.nextWake()))
 	}
+	e.log.Info("heartbeat engine stopped", "node", e.cfg.LocalNode)
+	return nil
 }
 
 func pump(ctx context.Context, i int, m Medium, in chan<- received) {
@@ -197,6 +275,10 @@ func pump(ctx context.Context, i int, m Medium, in chan<- received) {
 
 func (e *Engine) exec(acts []action) {
 	for _, a := range acts {
+		if a.op != 0 {
+			go e.runOp(a.op, a.group)
+			continue
+		}
 		if a.data != nil {
 			for _, m := range e.media {
 				if err := m.Send(a.data); err != nil {
@@ -236,10 +318,40 @@ func (e *Engine) logEvent(ev Event) {
 		e.log.Warn("late heartbeat", "node", ev.Node, "silence", ev.Silence)
 	case RestartEvent:
 		e.log.Info("heartbeat restart on node", "node", ev.Node, "old_generation", ev.OldGen, "generation", ev.NewGen)
+	case GroupEvent:
+		attrs := []any{"group", ev.Group, "state", ev.New.String(), "old_state", ev.Old.String()}
+		if ev.Reason != "" {
+			attrs = append(attrs, "reason", ev.Reason)
+		}
+		if ev.Err != nil {
+			e.log.Error("resource group", append(attrs, "err", ev.Err)...)
+			return
+		}
+		e.log.Info("resource group", attrs...)
 	case BadPacketEvent:
 		e.log.Debug("packet dropped", "link", ev.Link, "err", ev.Err)
 	case SendErrorEvent:
 		e.log.Error("cannot build message", "err", ev.Err)
+	}
+}
+
+// runOp runs one resource operation off the loop and reports back.
+func (e *Engine) runOp(kind opKind, grp string) {
+	var err error
+	r := e.cfg.Runner
+	switch kind {
+	case opAcquire:
+		err = r.Acquire(e.opCtx, grp)
+	case opRelease:
+		err = r.Release(e.opCtx, grp)
+	case opAnnounce:
+		err = r.Announce(e.opCtx, grp)
+	case opFence:
+		err = r.Fence(e.opCtx, "cannot stop resource group "+grp)
+	}
+	select {
+	case e.results <- opResult{kind: kind, group: grp, err: err}:
+	case <-e.opCtx.Done():
 	}
 }
 

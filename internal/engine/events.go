@@ -61,3 +61,14 @@ type SendErrorEvent struct {
 
 func (BadPacketEvent) event() {}
 func (SendErrorEvent) event() {}
+
+// GroupEvent reports a change of one of our resource groups.
+type GroupEvent struct {
+	At       time.Time
+	Group    string
+	Old, New GroupState
+	Reason   string
+	Err      error
+}
+
+func (GroupEvent) event() {}

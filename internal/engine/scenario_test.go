@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -34,21 +35,26 @@ type lab struct {
 	keys   *wire.Keyring
 	gen    map[string]uint64
 
+	groups   []engine.GroupConfig
+	failback engine.Failback
+	world    *world
+
 	mu      sync.Mutex
 	nodes   map[string]*labNode
 	history map[string][]engine.Event
 }
 
 type labNode struct {
-	eng    *engine.Engine
-	eps    []*memnet.Endpoint
-	cancel context.CancelFunc
-	done   chan struct{}
+	crashed atomic.Bool
+	eng     *engine.Engine
+	eps     []*memnet.Endpoint
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 func newLab(t *testing.T, names []string, media int, tm timers) *lab {
 	l := &lab{t: t, names: names, timers: tm, keys: testKeys(), gen: map[string]uint64{},
-		nodes: map[string]*labNode{}, history: map[string][]engine.Event{}}
+		nodes: map[string]*labNode{}, history: map[string][]engine.Event{}, world: newWorld()}
 	for i := range media {
 		l.nets = append(l.nets, memnet.New(fmt.Sprintf("eth%d", i), uint64(42+i)))
 	}
@@ -78,6 +84,8 @@ func (l *lab) start(name string) {
 		Keepalive: l.timers.keepalive, Deadtime: l.timers.deadtime, Warntime: l.timers.warntime, Initdead: l.timers.initdead,
 		Keys: l.keys, UUID: uuid, Generation: 0x6b070000 + l.gen[name],
 		LoadAvg: func() string { return "0.10 0.20 0.30 1/100 42" },
+		Groups:  l.groups, AutoFailback: l.failback, Runner: l.world.runner(name),
+		StopTimeout: time.Minute,
 	}, media)
 	if err != nil {
 		l.t.Fatal(err)
@@ -89,7 +97,7 @@ func (l *lab) start(name string) {
 	l.mu.Unlock()
 	go func() {
 		defer close(ln.done)
-		if err := eng.Run(ctx); err != nil {
+		if err := eng.Run(ctx); err != nil && !ln.crashed.Load() {
 			l.t.Errorf("%s: run: %v", name, err)
 		}
 	}()
@@ -116,11 +124,14 @@ func (l *lab) crash(name string) {
 	if ln == nil {
 		return
 	}
+	ln.crashed.Store(true)
 	for _, ep := range ln.eps {
 		ep.Close()
 	}
 	ln.cancel()
 	<-ln.done
+	// A powered-off machine holds nothing any more.
+	l.world.powerOff(name)
 }
 
 // stop shuts a node down gracefully (SIGTERM): it says good-bye.

@@ -104,6 +104,7 @@ type Snapshot struct {
 	Status     NodeStatus
 	Generation uint64
 	Nodes      []NodeInfo
+	Groups     []GroupInfo
 	Stats      Stats
 }
 

@@ -1,0 +1,614 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Failback is the auto_failback mode.
+type Failback uint8
+
+// auto_failback modes; legacy behaves as on for ownership.
+const (
+	FailbackLegacy Failback = iota
+	FailbackOn
+	FailbackOff
+)
+
+// Which selects groups relative to a node, as hb_standby/hb_takeover do.
+type Which uint8
+
+// Group selections.
+const (
+	WhichAll     Which = iota // every group
+	WhichLocal                // groups whose preferred node is the node
+	WhichForeign              // groups preferred by another node ("failback" is an alias)
+)
+
+// ParseWhich maps the hb_standby argument.
+func ParseWhich(s string) (Which, bool) {
+	switch s {
+	case "", "all":
+		return WhichAll, true
+	case "local":
+		return WhichLocal, true
+	case "foreign", "failback":
+		return WhichForeign, true
+	}
+	return 0, false
+}
+
+func (w Which) String() string {
+	switch w {
+	case WhichLocal:
+		return "local"
+	case WhichForeign:
+		return "foreign"
+	}
+	return "all"
+}
+
+func (w Which) matches(preferred, node string) bool {
+	switch w {
+	case WhichLocal:
+		return preferred == node
+	case WhichForeign:
+		return preferred != node
+	}
+	return true
+}
+
+// GroupConfig is one haresources line as the engine needs it.
+type GroupConfig struct {
+	Key       string // the first resource's token
+	Preferred string // the node owning it when everybody is up
+}
+
+// Runner starts and stops resource groups. Calls run on their own goroutine,
+// at most one at a time per group; the engine never waits for them.
+type Runner interface {
+	// Acquire starts the group's resources left to right. On error the
+	// engine releases the group (Release must cope with a half-started one).
+	Acquire(ctx context.Context, group string) error
+	// Release stops the group's resources right to left.
+	Release(ctx context.Context, group string) error
+	// Announce re-sends gratuitous ARP / unsolicited NA for the group's
+	// addresses (after a split brain heal).
+	Announce(ctx context.Context, group string) error
+	// Fence is called when a group could not be stopped: the node must not
+	// go on holding half of it (a reboot).
+	Fence(ctx context.Context, reason string) error
+}
+
+// GroupState is our own state of a resource group.
+type GroupState uint8
+
+// Group states (0 = unknown, part of the D-Bus API).
+const (
+	GroupUnknown GroupState = iota
+	GroupStopped
+	GroupStarting
+	GroupRunning
+	GroupStopping
+	GroupFailed // start failed here; released, left to the peers
+)
+
+var groupStateNames = [...]string{"unknown", "stopped", "starting", "running", "stopping", "failed"}
+
+func (s GroupState) String() string {
+	if int(s) < len(groupStateNames) {
+		return groupStateNames[s]
+	}
+	return "unknown"
+}
+
+// Stop retries follow 3.0.6: every second, ten times, then self-fence.
+const (
+	stopRetryEvery = time.Second
+	stopRetryMax   = 10
+)
+
+type group struct {
+	GroupConfig
+	state     GroupState
+	busy      bool // an Acquire/Release is in flight
+	failed    bool // our start failed: not a candidate until it runs elsewhere
+	standby   bool // we asked to go standby for it
+	retries   int
+	retryAt   time.Time
+	announced bool // re-announced for the current conflict
+	reason    string
+}
+
+func (g *group) held() bool {
+	return g.state == GroupStarting || g.state == GroupRunning || g.state == GroupStopping
+}
+
+// GroupInfo is a snapshot of one group.
+type GroupInfo struct {
+	Key       string
+	Preferred string
+	Owner     string // "" when nobody holds it
+	State     GroupState
+	Standby   bool
+	Failed    bool
+}
+
+// opKind is a resource operation handed to the runner.
+type opKind uint8
+
+const (
+	opAcquire opKind = iota + 1
+	opRelease
+	opAnnounce
+	opFence
+)
+
+func (k opKind) String() string {
+	switch k {
+	case opAcquire:
+		return "acquire"
+	case opRelease:
+		return "release"
+	case opAnnounce:
+		return "announce"
+	}
+	return "fence"
+}
+
+// opResult reports a finished runner call to the loop.
+type opResult struct {
+	kind  opKind
+	group string
+	err   error
+}
+
+// peerGroups is what a peer told us about its groups.
+type peerGroups struct {
+	reported bool // a resource report of the current generation arrived
+	repSeq   uint64
+	held     []string
+	standby  []string
+	failed   []string
+}
+
+func (pg *peerGroups) reset() { *pg = peerGroups{} }
+
+// Resource message fields. rsc_hold/rtype/isstable/info are 3.0.6's; the
+// grp_* lists are ours (3.0.6 ignores unknown fields) and name the groups by
+// their key, so that more than two nodes can share the groups.
+const (
+	tResource  = "resource"
+	tStarting  = "starting"
+	tTakeover  = "hb_takeover"
+	fHeld      = "grp_held"
+	fStandby   = "grp_standby"
+	fFailed    = "grp_failed"
+	fTakeWhich = "rsc_hold"
+)
+
+func (c *core) alive(p *peer) bool {
+	return p.heard && p.status != StatusDead && p.status != StatusUnknown && !p.left
+}
+
+// stable reports whether we know the holdings of every live peer, so that
+// decisions cannot start a group somebody else holds.
+func (c *core) stable(now time.Time) bool {
+	if c.status != StatusActive {
+		return false
+	}
+	for _, p := range c.peers {
+		if c.alive(p) && !p.groups.reported {
+			return false
+		}
+		if !p.heard && p.status != StatusDead {
+			return false // still within initdead
+		}
+	}
+	return true
+}
+
+func (c *core) claimers(g *group) []*peer {
+	var out []*peer
+	for _, p := range c.peers {
+		if c.alive(p) && p.groups.reported && slices.Contains(p.groups.held, g.Key) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// candidate returns the node that should take group g when nobody holds it:
+// the preferred node, else the first live node in ha.cf order, skipping nodes
+// standing by for it or that failed to start it. When everybody eligible
+// stands by, standby is ignored: a held group beats an orphan.
+func (c *core) candidate(g *group) string {
+	order := make([]string, 0, len(c.cfg.Nodes))
+	order = append(order, g.Preferred)
+	for _, n := range c.cfg.Nodes {
+		if n != g.Preferred {
+			order = append(order, n)
+		}
+	}
+	for _, ignoreStandby := range []bool{false, true} {
+		for _, n := range order {
+			if n == c.cfg.LocalNode {
+				if !g.failed && (ignoreStandby || !g.standby) {
+					return n
+				}
+				continue
+			}
+			p := c.byName[n]
+			if p == nil || !c.alive(p) || !p.groups.reported {
+				continue
+			}
+			if slices.Contains(p.groups.failed, g.Key) {
+				continue
+			}
+			if !ignoreStandby && slices.Contains(p.groups.standby, g.Key) {
+				continue
+			}
+			return n
+		}
+	}
+	return ""
+}
+
+// decide compares who holds what with who should, and starts the needed
+// acquisitions and releases.
+func (c *core) decide(now time.Time) {
+	if len(c.groups) == 0 || !c.stable(now) {
+		return
+	}
+	if c.stopping {
+		return
+	}
+	for _, g := range c.groups {
+		if g.busy {
+			continue
+		}
+		claim := c.claimers(g)
+		if g.held() {
+			if len(claim) > 0 {
+				// Two owners: a healed split brain. The preferred node keeps
+				// the group; if it is not among the holders, the first holder
+				// in ha.cf order does.
+				keeper := c.keeper(g, claim)
+				if keeper != c.cfg.LocalNode {
+					c.release(now, g, "split brain healed: "+keeper+" keeps the group")
+				} else if !g.announced {
+					g.announced = true
+					c.runOp(now, opAnnounce, g.Key)
+				}
+				continue
+			}
+			g.announced = false
+			if g.standby {
+				if cand := c.candidateExcept(g, c.cfg.LocalNode); cand != "" {
+					c.release(now, g, "standby")
+				}
+				continue
+			}
+			if c.cfg.AutoFailback != FailbackOff && g.Preferred != c.cfg.LocalNode {
+				if p := c.byName[g.Preferred]; p != nil && c.alive(p) && p.groups.reported &&
+					p.status == StatusActive && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.failed, g.Key) {
+					c.release(now, g, "auto_failback to "+g.Preferred)
+				}
+			}
+			continue
+		}
+		if len(claim) > 0 {
+			continue
+		}
+		if c.candidate(g) == c.cfg.LocalNode {
+			c.acquire(now, g)
+		}
+	}
+}
+
+func (c *core) candidateExcept(g *group, node string) string {
+	saved := g.standby
+	g.standby = true // exclude ourselves
+	defer func() { g.standby = saved }()
+	for _, n := range c.cfg.Nodes {
+		if n == node {
+			continue
+		}
+		p := c.byName[n]
+		if p != nil && c.alive(p) && p.groups.reported && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.failed, g.Key) {
+			return n
+		}
+	}
+	return ""
+}
+
+func (c *core) keeper(g *group, claim []*peer) string {
+	holders := []string{c.cfg.LocalNode}
+	for _, p := range claim {
+		holders = append(holders, p.name)
+	}
+	if slices.Contains(holders, g.Preferred) {
+		return g.Preferred
+	}
+	for _, n := range c.cfg.Nodes {
+		if slices.Contains(holders, n) {
+			return n
+		}
+	}
+	return c.cfg.LocalNode
+}
+
+func (c *core) acquire(now time.Time, g *group) {
+	g.state, g.busy, g.reason = GroupStarting, true, ""
+	c.emit(GroupEvent{At: now, Group: g.Key, Old: GroupStopped, New: GroupStarting})
+	c.reportDue = true
+	c.runOp(now, opAcquire, g.Key)
+}
+
+func (c *core) release(now time.Time, g *group, reason string) {
+	old := g.state
+	g.state, g.busy, g.reason = GroupStopping, true, reason
+	c.emit(GroupEvent{At: now, Group: g.Key, Old: old, New: GroupStopping, Reason: reason})
+	c.runOp(now, opRelease, g.Key)
+}
+
+func (c *core) runOp(now time.Time, kind opKind, key string) {
+	c.out = append(c.out, action{op: kind, group: key})
+}
+
+// opDone handles a finished runner call.
+func (c *core) opDone(now time.Time, r opResult) []action {
+	c.out = c.out[:0]
+	g := c.group(r.group)
+	if g == nil {
+		return c.out
+	}
+	switch r.kind {
+	case opAcquire:
+		g.busy = false
+		if r.err != nil {
+			c.emit(GroupEvent{At: now, Group: g.Key, Old: GroupStarting, New: GroupStopping, Reason: "start failed", Err: r.err})
+			g.failed = true
+			g.state, g.busy, g.reason = GroupStopping, true, "start failed"
+			c.runOp(now, opRelease, g.Key)
+			return c.out
+		}
+		g.state, g.retries = GroupRunning, 0
+		c.emit(GroupEvent{At: now, Group: g.Key, Old: GroupStarting, New: GroupRunning})
+		c.reportDue = true
+	case opRelease:
+		if r.err != nil {
+			g.retries++
+			if g.retries >= stopRetryMax {
+				c.emit(GroupEvent{At: now, Group: g.Key, Old: GroupStopping, New: GroupStopping, Reason: "stop failed, fencing", Err: r.err})
+				c.runOp(now, opFence, g.Key)
+				return c.out // stays busy: we hold it until the node is fenced
+			}
+			c.emit(GroupEvent{At: now, Group: g.Key, Old: GroupStopping, New: GroupStopping, Reason: "stop failed, retrying", Err: r.err})
+			g.retryAt = now.Add(stopRetryEvery)
+			return c.out
+		}
+		g.busy, g.retries = false, 0
+		newState := GroupStopped
+		if g.failed {
+			newState = GroupFailed
+		}
+		old := g.state
+		g.state = newState
+		c.emit(GroupEvent{At: now, Group: g.Key, Old: old, New: newState, Reason: g.reason})
+		c.reportDue = true
+	case opAnnounce, opFence:
+		if r.err != nil {
+			c.emit(GroupEvent{At: now, Group: g.Key, Old: g.state, New: g.state, Reason: r.kind.String() + " failed", Err: r.err})
+		}
+		return c.out
+	}
+	c.afterGroupChange(now)
+	return c.out
+}
+
+// afterGroupChange sends a due report and runs the decisions again.
+func (c *core) afterGroupChange(now time.Time) {
+	c.decide(now)
+	if c.reportDue {
+		c.sendReport(now, "")
+	}
+	if c.stopping && !c.saidBye {
+		c.releaseAllForStop(now)
+		if c.allReleased() {
+			c.bye(now)
+		}
+	}
+}
+
+func (c *core) allReleased() bool {
+	for _, g := range c.groups {
+		if g.held() || g.busy {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *core) group(key string) *group {
+	for _, g := range c.groups {
+		if g.Key == key {
+			return g
+		}
+	}
+	return nil
+}
+
+// retryStops re-issues releases whose retry time has come.
+func (c *core) retryStops(now time.Time) {
+	for _, g := range c.groups {
+		if g.state == GroupStopping && g.busy && !g.retryAt.IsZero() && !now.Before(g.retryAt) {
+			g.retryAt = time.Time{}
+			c.runOp(now, opRelease, g.Key)
+		}
+	}
+}
+
+// rscHold renders our holdings as 3.0.6's rsc_hold: which categories of
+// groups (local: preferred by us; foreign: preferred by others) we hold.
+func (c *core) rscHold() string {
+	var local, foreign, anyLocal, anyForeign bool
+	local, foreign = true, true
+	for _, g := range c.groups {
+		mine := g.Preferred == c.cfg.LocalNode
+		if mine {
+			anyLocal = true
+			if !g.held() {
+				local = false
+			}
+		} else {
+			anyForeign = true
+			if !g.held() {
+				foreign = false
+			}
+		}
+	}
+	holdsLocal := anyLocal && local
+	holdsForeign := anyForeign && foreign
+	switch {
+	case holdsLocal && holdsForeign, holdsLocal && !anyForeign, holdsForeign && !anyLocal:
+		return "all"
+	case holdsLocal:
+		return "local"
+	case holdsForeign:
+		return "foreign"
+	}
+	return "none"
+}
+
+func (c *core) sendReport(now time.Time, info string) {
+	c.reportDue = false
+	var held, standby, failed []string
+	for _, g := range c.groups {
+		if g.held() {
+			held = append(held, g.Key)
+		}
+		if g.standby {
+			standby = append(standby, g.Key)
+		}
+		if g.failed {
+			failed = append(failed, g.Key)
+		}
+	}
+	m := c.build(tResource, "")
+	m.Add("rsc_hold", c.rscHold())
+	m.Add("rtype", "full")
+	if c.stable(now) {
+		m.Add("isstable", "1")
+	} else {
+		m.Add("isstable", "0")
+	}
+	if info != "" {
+		m.Add("info", info)
+	}
+	m.Add(fHeld, strings.Join(held, " "))
+	m.Add(fStandby, strings.Join(standby, " "))
+	m.Add(fFailed, strings.Join(failed, " "))
+	c.send(now, m)
+}
+
+// groupMessage handles the resource-management messages of a peer.
+func (c *core) groupMessage(now time.Time, p *peer, t string, seq uint64, get func(string) (string, bool)) {
+	switch t {
+	case tStarting:
+		c.sendReport(now, "")
+	case tResource:
+		if seq < p.groups.repSeq {
+			return // an older report delivered late (retransmission)
+		}
+		p.groups.reported = true
+		p.groups.repSeq = seq
+		if v, ok := get(fHeld); ok {
+			p.groups.held = strings.Fields(v)
+			sv, _ := get(fStandby)
+			p.groups.standby = strings.Fields(sv)
+			fv, _ := get(fFailed)
+			p.groups.failed = strings.Fields(fv)
+		} else {
+			// A Heartbeat 3.0.6 node: only categories are known.
+			hold, _ := get("rsc_hold")
+			p.groups.held = p.groups.held[:0]
+			for _, g := range c.groups {
+				local := g.Preferred == p.name
+				if hold == "all" || (hold == "local" && local) || (hold == "foreign" && !local) {
+					p.groups.held = append(p.groups.held, g.Key)
+				}
+			}
+		}
+	case tTakeover:
+		w, _ := get(fTakeWhich)
+		which, ok := ParseWhich(w)
+		if !ok {
+			return
+		}
+		changed := false
+		for _, g := range c.groups {
+			if which.matches(g.Preferred, p.name) && !g.standby {
+				g.standby = true
+				changed = true
+			}
+		}
+		if changed {
+			c.reportDue = true
+		}
+	default:
+		return
+	}
+	c.afterGroupChange(now)
+}
+
+// Standby gives up groups (hb_standby): they move to another node.
+func (c *core) standbyReq(now time.Time, which Which) ([]action, error) {
+	c.out = c.out[:0]
+	var n int
+	for _, g := range c.groups {
+		if which.matches(g.Preferred, c.cfg.LocalNode) {
+			if c.candidateExcept(g, c.cfg.LocalNode) == "" && g.held() {
+				return c.out, ErrNoPeer
+			}
+			g.standby = true
+			n++
+		}
+	}
+	c.reportDue = n > 0
+	c.afterGroupChange(now)
+	return c.out, nil
+}
+
+// takeoverReq pulls groups to this node (hb_takeover).
+func (c *core) takeoverReq(now time.Time, which Which) []action {
+	c.out = c.out[:0]
+	for _, g := range c.groups {
+		if which.matches(g.Preferred, c.cfg.LocalNode) {
+			g.standby = false
+			g.failed = false
+		}
+	}
+	m := c.build(tTakeover, "")
+	m.Add(fTakeWhich, which.String())
+	c.send(now, m)
+	c.reportDue = true
+	c.afterGroupChange(now)
+	return c.out
+}
+
+func (c *core) groupSnapshot() []GroupInfo {
+	var out []GroupInfo
+	for _, g := range c.groups {
+		gi := GroupInfo{Key: g.Key, Preferred: g.Preferred, State: g.state, Standby: g.standby, Failed: g.failed}
+		if g.held() {
+			gi.Owner = c.cfg.LocalNode
+		} else if cl := c.claimers(g); len(cl) > 0 {
+			gi.Owner = cl[0].name
+		}
+		out = append(out, gi)
+	}
+	return out
+}

@@ -1,0 +1,404 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/linuxha/heartbeat/internal/engine"
+)
+
+// world is the resources of every node: which node runs which group, and a
+// record of every moment two nodes ran the same group.
+type world struct {
+	mu         sync.Mutex
+	holders    map[string][]string // group -> nodes running it
+	log        []string
+	overlaps   []string
+	failStart  map[string]bool // node/group -> Acquire fails
+	failStop   map[string]bool // node/group -> Release fails
+	fenced     []string
+	announced  map[string]int // node/group -> announcements
+	startDelay time.Duration
+}
+
+func newWorld() *world {
+	return &world{holders: map[string][]string{}, failStart: map[string]bool{}, failStop: map[string]bool{}, announced: map[string]int{}}
+}
+
+type fakeRunner struct {
+	w    *world
+	node string
+}
+
+func (w *world) runner(node string) engine.Runner { return &fakeRunner{w: w, node: node} }
+
+func (r *fakeRunner) Acquire(ctx context.Context, g string) error {
+	if r.w.startDelay > 0 {
+		<-time.After(r.w.startDelay)
+	}
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	r.w.log = append(r.w.log, fmt.Sprintf("%v %s acquire %s", time.Now().Format("15:04:05.000"), r.node, g))
+	if r.w.failStart[r.node+"/"+g] {
+		return errors.New("start failed")
+	}
+	if h := r.w.holders[g]; len(h) > 0 {
+		r.w.overlaps = append(r.w.overlaps, fmt.Sprintf("%s started %s while %v held it", r.node, g, h))
+	}
+	r.w.holders[g] = append(r.w.holders[g], r.node)
+	return nil
+}
+
+func (r *fakeRunner) Release(ctx context.Context, g string) error {
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	r.w.log = append(r.w.log, fmt.Sprintf("%v %s release %s", time.Now().Format("15:04:05.000"), r.node, g))
+	if r.w.failStop[r.node+"/"+g] {
+		return errors.New("stop failed")
+	}
+	r.w.holders[g] = slices.DeleteFunc(r.w.holders[g], func(n string) bool { return n == r.node })
+	return nil
+}
+
+func (r *fakeRunner) Announce(ctx context.Context, g string) error {
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	r.w.announced[r.node+"/"+g]++
+	return nil
+}
+
+func (r *fakeRunner) Fence(ctx context.Context, reason string) error {
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	r.w.fenced = append(r.w.fenced, r.node)
+	return nil
+}
+
+func (w *world) powerOff(node string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for g, h := range w.holders {
+		w.holders[g] = slices.DeleteFunc(h, func(n string) bool { return n == node })
+	}
+}
+
+func (w *world) owners(g string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.holders[g])
+}
+
+func (w *world) clearOverlaps() {
+	w.mu.Lock()
+	w.overlaps = nil
+	w.mu.Unlock()
+}
+
+func (l *lab) requireOwner(t *testing.T, g, want string) {
+	t.Helper()
+	got := l.world.owners(g)
+	if len(got) != 1 || got[0] != want {
+		l.world.mu.Lock()
+		t.Fatalf("group %s held by %v, want only %s\nlog:\n%v", g, got, want, l.world.log)
+		l.world.mu.Unlock()
+	}
+}
+
+func (l *lab) requireNoOverlap(t *testing.T) {
+	t.Helper()
+	l.world.mu.Lock()
+	defer l.world.mu.Unlock()
+	if len(l.world.overlaps) > 0 {
+		t.Fatalf("two owners at once: %v", l.world.overlaps)
+	}
+}
+
+func (l *lab) engine(name string) *engine.Engine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nodes[name].eng
+}
+
+const (
+	gA = "IPaddr::10.0.0.10/24/eth0" // preferred by hba
+	gB = "10.0.0.11"                 // preferred by hbb
+)
+
+func groupLab(t *testing.T, names []string, fb engine.Failback) *lab {
+	l := newLab(t, names, 1, timers{keepalive: 100 * time.Millisecond, deadtime: time.Second, warntime: 500 * time.Millisecond, initdead: 3 * time.Second})
+	l.groups = []engine.GroupConfig{{Key: gA, Preferred: "hba"}, {Key: gB, Preferred: "hbb"}}
+	l.failback = fb
+	return l
+}
+
+func TestGroupsStartOnPreferredNodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.start("hba")
+		l.start("hbb")
+		advance(time.Second)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hbb")
+		l.requireNoOverlap(t)
+		for _, obs := range []string{"hba", "hbb"} {
+			for _, g := range l.snapshot(obs).Groups {
+				if g.Owner != g.Preferred {
+					t.Errorf("%s thinks %s is owned by %q, want %s", obs, g.Key, g.Owner, g.Preferred)
+				}
+			}
+		}
+	})
+}
+
+func TestGroupsAloneWaitInitdead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		start := time.Now()
+		l.start("hba")
+		advance(2 * time.Second)
+		if o := l.world.owners(gA); len(o) != 0 {
+			t.Fatalf("hba took groups before initdead told it hbb is dead: %v", o)
+		}
+		advance(2 * time.Second)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hba")
+		_ = start
+	})
+}
+
+func TestTakeoverAfterCrashWithinDeadtime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.start("hba")
+		l.start("hbb")
+		advance(time.Second)
+		crashed := time.Now()
+		l.crash("hba")
+		advance(l.timers.deadtime + 300*time.Millisecond)
+		l.requireOwner(t, gA, "hbb")
+		l.requireOwner(t, gB, "hbb")
+		var took time.Time
+		for _, ev := range l.events("hbb") {
+			if ge, ok := ev.(engine.GroupEvent); ok && ge.Group == gA && ge.New == engine.GroupRunning {
+				took = ge.At
+			}
+		}
+		if d := took.Sub(crashed); d < l.timers.deadtime-l.timers.keepalive || d > l.timers.deadtime+l.timers.keepalive {
+			t.Errorf("group taken over %v after the crash, want about deadtime %v", d, l.timers.deadtime)
+		}
+		l.requireNoOverlap(t)
+	})
+}
+
+func TestAutoFailback(t *testing.T) {
+	for _, tc := range []struct {
+		fb        engine.Failback
+		wantOwner string
+	}{{engine.FailbackOn, "hba"}, {engine.FailbackLegacy, "hba"}, {engine.FailbackOff, "hbb"}} {
+		t.Run(fmt.Sprint(tc.fb), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := groupLab(t, []string{"hba", "hbb"}, tc.fb)
+				l.start("hba")
+				l.start("hbb")
+				advance(time.Second)
+				l.crash("hba")
+				advance(2 * time.Second)
+				l.requireOwner(t, gA, "hbb")
+				l.start("hba")
+				advance(2 * time.Second)
+				l.requireOwner(t, gA, tc.wantOwner)
+				l.requireOwner(t, gB, "hbb")
+				l.requireNoOverlap(t)
+			})
+		})
+	}
+}
+
+func TestGracefulStopHandsOverAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.start("hba")
+		l.start("hbb")
+		advance(time.Second)
+		stopped := time.Now()
+		l.stop("hba")
+		advance(50 * time.Millisecond)
+		l.requireOwner(t, gA, "hbb")
+		var took time.Time
+		for _, ev := range l.events("hbb") {
+			if ge, ok := ev.(engine.GroupEvent); ok && ge.Group == gA && ge.New == engine.GroupRunning {
+				took = ge.At
+			}
+		}
+		if d := took.Sub(stopped); d > 50*time.Millisecond {
+			t.Errorf("handover after a graceful stop took %v", d)
+		}
+		l.requireNoOverlap(t)
+	})
+}
+
+func TestStartFailureMovesGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.world.failStart["hba/"+gA] = true
+		l.start("hba")
+		l.start("hbb")
+		advance(2 * time.Second)
+		l.requireOwner(t, gA, "hbb")
+		g := l.snapshot("hba").Groups[0]
+		if g.State != engine.GroupFailed || !g.Failed {
+			t.Errorf("hba's state of %s = %v failed=%v, want failed", gA, g.State, g.Failed)
+		}
+		// And auto_failback does not bounce it back to the node that failed.
+		advance(5 * time.Second)
+		l.requireOwner(t, gA, "hbb")
+		l.requireNoOverlap(t)
+	})
+}
+
+func TestStandbyAndTakeover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.start("hba")
+		l.start("hbb")
+		advance(time.Second)
+		ctx := context.Background()
+		if err := l.engine("hba").Standby(ctx, engine.WhichAll); err != nil {
+			t.Fatal(err)
+		}
+		advance(500 * time.Millisecond)
+		l.requireOwner(t, gA, "hbb")
+		l.requireOwner(t, gB, "hbb")
+		// auto_failback must not pull it back while hba stands by.
+		advance(3 * time.Second)
+		l.requireOwner(t, gA, "hbb")
+		if err := l.engine("hba").Takeover(ctx, engine.WhichAll); err != nil {
+			t.Fatal(err)
+		}
+		advance(500 * time.Millisecond)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hba")
+		// takeover of "foreign" from hbb gives back only hbb's preferred group.
+		if err := l.engine("hbb").Takeover(ctx, engine.WhichLocal); err != nil {
+			t.Fatal(err)
+		}
+		advance(500 * time.Millisecond)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hbb")
+		l.requireNoOverlap(t)
+	})
+}
+
+func TestStandbyRefusedWhenAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.start("hba")
+		advance(4 * time.Second)
+		l.requireOwner(t, gA, "hba")
+		if err := l.engine("hba").Standby(context.Background(), engine.WhichAll); !errors.Is(err, engine.ErrNoPeer) {
+			t.Fatalf("standby with no peer: %v, want ErrNoPeer", err)
+		}
+		advance(time.Second)
+		l.requireOwner(t, gA, "hba")
+	})
+}
+
+func TestSplitBrainHealsToOneOwner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.start("hba")
+		l.start("hbb")
+		advance(time.Second)
+		l.nets[0].Partition([]string{"hba"}, []string{"hbb"})
+		advance(l.timers.deadtime + 500*time.Millisecond)
+		// Each side took the other's group: this is the split brain.
+		if got := l.world.owners(gA); len(got) != 2 {
+			t.Fatalf("during the partition %s is held by %v, want both", gA, got)
+		}
+		l.world.clearOverlaps()
+		healed := time.Now()
+		l.nets[0].Heal()
+		advance(5 * l.timers.keepalive)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hbb")
+		l.world.mu.Lock()
+		annA, annB := l.world.announced["hba/"+gA], l.world.announced["hbb/"+gB]
+		l.world.mu.Unlock()
+		if annA == 0 || annB == 0 {
+			t.Errorf("keepers did not re-announce their addresses (hba %d, hbb %d)", annA, annB)
+		}
+		_ = healed
+	})
+}
+
+func TestStopFailureRetriesThenFences(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.start("hba")
+		l.start("hbb")
+		advance(time.Second)
+		l.world.failStop["hba/"+gA] = true
+		if err := l.engine("hba").Standby(context.Background(), engine.WhichLocal); err != nil {
+			t.Fatal(err)
+		}
+		advance(5 * time.Second)
+		if o := l.world.owners(gA); !slices.Equal(o, []string{"hba"}) {
+			t.Fatalf("a group that failed to stop moved: held by %v", o)
+		}
+		l.world.mu.Lock()
+		fenced := len(l.world.fenced)
+		l.world.mu.Unlock()
+		if fenced != 0 {
+			t.Fatalf("fenced after 5 s, want 10 retries first")
+		}
+		advance(6 * time.Second)
+		l.world.mu.Lock()
+		fenced = len(l.world.fenced)
+		l.world.mu.Unlock()
+		if fenced != 1 {
+			t.Fatalf("fence calls = %d after 10 failed stops, want 1", fenced)
+		}
+		l.requireNoOverlap(t)
+	})
+}
+
+func TestThreeNodesSuccessorTakes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb", "hbc"}, engine.FailbackOn)
+		l.groups = append(l.groups, engine.GroupConfig{Key: "httpd", Preferred: "hbc"})
+		for _, n := range []string{"hba", "hbb", "hbc"} {
+			l.start(n)
+		}
+		advance(time.Second)
+		l.requireOwner(t, "httpd", "hbc")
+		l.crash("hbc")
+		advance(l.timers.deadtime + 300*time.Millisecond)
+		l.requireOwner(t, "httpd", "hba") // first live node in ha.cf order
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hbb")
+		l.requireNoOverlap(t)
+	})
+}
+
+func TestSlowStartNoDoubleOwner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.world.startDelay = 400 * time.Millisecond
+		l.start("hba")
+		l.start("hbb")
+		advance(2 * time.Second)
+		l.crash("hba")
+		advance(3 * time.Second)
+		l.start("hba")
+		advance(5 * time.Second)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hbb")
+		l.requireNoOverlap(t)
+	})
+}
