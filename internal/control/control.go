@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultPath is where the daemon listens unless told otherwise.
@@ -21,7 +23,7 @@ const DefaultPath = "/run/heartbeat/control"
 
 // Request is one line a client sends.
 type Request struct {
-	Op  string `json:"op"` // "status"
+	Op  string `json:"op"` // "status", "standby", "takeover"
 	Arg string `json:"arg,omitempty"`
 }
 
@@ -40,7 +42,18 @@ type Status struct {
 	Keepalive  string            `json:"keepalive"`
 	Deadtime   string            `json:"deadtime"`
 	Nodes      []Node            `json:"nodes"`
+	Groups     []Group           `json:"groups"`
 	Counters   map[string]uint64 `json:"counters"`
+}
+
+// Group is one resource group (a haresources line).
+type Group struct {
+	Key       string `json:"key"`
+	Preferred string `json:"preferred"`
+	Owner     string `json:"owner"` // "" when nobody holds it
+	State     string `json:"state"` // our own state of it
+	Standby   bool   `json:"standby,omitempty"`
+	Failed    bool   `json:"failed,omitempty"`
 }
 
 // Node is one cluster node.
@@ -64,10 +77,17 @@ type Link struct {
 // Handler answers requests; the daemon implements it over the engine.
 type Handler interface {
 	Status(ctx context.Context) (Status, error)
+	Standby(ctx context.Context, which string) error
+	Takeover(ctx context.Context, which string) error
 }
 
+// Authorizer decides whether a peer (by its credentials) may act.
+type Authorizer func(uid, gid uint32) bool
+
 // Serve answers clients on ln until ctx is done.
-func Serve(ctx context.Context, ln net.Listener, h Handler, log *slog.Logger) error {
+// Actions (standby, takeover) are allowed when auth says so; reading the
+// state is open to everyone.
+func Serve(ctx context.Context, ln net.Listener, h Handler, auth Authorizer, log *slog.Logger) error {
 	go func() {
 		<-ctx.Done()
 		ln.Close()
@@ -84,12 +104,18 @@ func Serve(ctx context.Context, ln net.Listener, h Handler, log *slog.Logger) er
 			}
 			return fmt.Errorf("control socket: %w", err)
 		}
-		go serveConn(ctx, conn, h, log)
+		go serveConn(ctx, conn, h, auth, log)
 	}
 }
 
-func serveConn(ctx context.Context, conn net.Conn, h Handler, log *slog.Logger) {
+func serveConn(ctx context.Context, conn net.Conn, h Handler, auth Authorizer, log *slog.Logger) {
 	defer conn.Close()
+	allowed := false
+	if uc, ok := conn.(*net.UnixConn); ok && auth != nil {
+		if cred, err := peerCred(uc); err == nil {
+			allowed = auth(cred.Uid, cred.Gid)
+		}
+	}
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	sc := bufio.NewScanner(conn)
 	sc.Buffer(make([]byte, 4096), 64*1024)
@@ -109,6 +135,18 @@ func serveConn(ctx context.Context, conn net.Conn, h Handler, log *slog.Logger) 
 				} else {
 					resp.Status = &st
 				}
+			case "standby", "takeover":
+				if !allowed {
+					resp.Error = ErrAccessDenied.Error()
+					break
+				}
+				f := h.Standby
+				if req.Op == "takeover" {
+					f = h.Takeover
+				}
+				if err := f(rctx, req.Arg); err != nil {
+					resp.Error = err.Error()
+				}
 			default:
 				resp.Error = fmt.Sprintf("unknown request %q", req.Op)
 			}
@@ -119,6 +157,26 @@ func serveConn(ctx context.Context, conn net.Conn, h Handler, log *slog.Logger) 
 			return
 		}
 	}
+}
+
+// ErrAccessDenied answers an action from a client that is neither root nor
+// in group haclient.
+var ErrAccessDenied = errors.New("access denied: only root and group haclient may act")
+
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	err = rc.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cred, cerr
 }
 
 // Query sends one request to the daemon listening at path.

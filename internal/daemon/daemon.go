@@ -13,6 +13,9 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"os/user"
+	"slices"
+	"strconv"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -21,6 +24,8 @@ import (
 	"github.com/linuxha/heartbeat/internal/control"
 	"github.com/linuxha/heartbeat/internal/engine"
 	"github.com/linuxha/heartbeat/internal/media"
+	"github.com/linuxha/heartbeat/internal/resource/resolve"
+	"github.com/linuxha/heartbeat/internal/resource/unit"
 	"github.com/linuxha/heartbeat/internal/version"
 )
 
@@ -67,6 +72,34 @@ func Run(ctx context.Context, opts Options) error {
 	if len(ms) == 0 {
 		return fmt.Errorf("%s: no usable medium: every ucast line names this host", cfg.Path)
 	}
+	// Resources: what a crashed run left behind goes first, then what runs
+	// outside our control blocks its group (3.0.6's verifyallidle).
+	units := unit.NewManager(log)
+	defer units.Close()
+	res := resolve.New(resolve.Config{Units: units, Logger: log})
+	held := &heldFile{path: filepath.Join(opts.RuntimeDir, "held-addresses")}
+	if err := cleanupHeld(ctx, log, held, res); err != nil {
+		log.Error("cleaning up addresses of the previous run", "err", err)
+	}
+	run := newRunner(log, cfg.Groups, res, held, fencer(log))
+	busy := run.busy(ctx)
+	var groups []engine.GroupConfig
+	for _, g := range cfg.Groups {
+		gc := engine.GroupConfig{Key: g.Key(), Preferred: g.Node}
+		if why, ok := busy[gc.Key]; ok {
+			gc.Blocked = true
+			log.Error("refusing to manage resource group: "+why, "group", gc.Key)
+		}
+		groups = append(groups, gc)
+	}
+	fb := engine.FailbackLegacy
+	switch cfg.AutoFailback {
+	case config.AutoFailbackOn:
+		fb = engine.FailbackOn
+	case config.AutoFailbackOff:
+		fb = engine.FailbackOff
+	}
+
 	eng, err := engine.New(engine.Config{
 		LocalNode:  cfg.LocalNode,
 		Nodes:      cfg.Nodes,
@@ -79,6 +112,10 @@ func Run(ctx context.Context, opts Options) error {
 		UUID:       uuid,
 		Generation: gen,
 		Logger:     log,
+
+		Groups:       groups,
+		AutoFailback: fb,
+		Runner:       run,
 	}, ms)
 	if err != nil {
 		return err
@@ -91,11 +128,31 @@ func Run(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		if err := control.Serve(ctx, ln, &controlHandler{eng: eng, cfg: cfg}, log); err != nil {
+		if err := control.Serve(ctx, ln, &controlHandler{eng: eng, cfg: cfg}, authorize, log); err != nil {
 			log.Error("control socket failed", "err", err)
 		}
 	}()
 	go ignoreHangup(ctx, log)
+
+	respawner := units.Respawner(unit.RespawnOptions{BindsTo: "heartbeat.service", Logger: log})
+	for _, ch := range cfg.Respawn {
+		name, err := respawner.Start(ctx, unit.Program{User: ch.User, Path: ch.Path, Args: ch.Args, Failfast: ch.Failfast})
+		switch {
+		case errors.Is(err, unit.ErrIpfailBuiltin):
+			log.Info("ipfail is built in: respawn line not needed", "line", ch.Line)
+		case err != nil:
+			log.Error("cannot start respawn child", "line", ch.Line, "err", err)
+		default:
+			log.Info("respawn child started", "unit", name)
+		}
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := respawner.StopAll(sctx); err != nil {
+			log.Warn("stopping respawn children", "err", err)
+		}
+	}()
 
 	log.Info("heartbeat starting", "node", cfg.LocalNode, "version", version.String(), "generation", gen)
 	err = eng.Run(ctx)
@@ -226,6 +283,9 @@ func (h *controlHandler) Status(ctx context.Context) (control.Status, error) {
 			"rexmit_sent":  s.Stats.RexmitSent,
 		},
 	}
+	for _, g := range s.Groups {
+		st.Groups = append(st.Groups, control.Group{Key: g.Key, Preferred: g.Preferred, Owner: g.Owner, State: g.State.String(), Standby: g.Standby, Failed: g.Failed})
+	}
 	for _, n := range s.Nodes {
 		cn := control.Node{Name: n.Name, Type: "normal", Status: n.Status.String(), Local: n.Local, Generation: n.Generation, LastHeard: n.LastHeard}
 		for _, l := range n.Links {
@@ -234,4 +294,40 @@ func (h *controlHandler) Status(ctx context.Context) (control.Status, error) {
 		st.Nodes = append(st.Nodes, cn)
 	}
 	return st, nil
+}
+
+func (h *controlHandler) Standby(ctx context.Context, which string) error {
+	w, ok := engine.ParseWhich(which)
+	if !ok {
+		return fmt.Errorf("unknown selection %q: want all, local, foreign or failback", which)
+	}
+	return h.eng.Standby(ctx, w)
+}
+
+func (h *controlHandler) Takeover(ctx context.Context, which string) error {
+	w, ok := engine.ParseWhich(which)
+	if !ok {
+		return fmt.Errorf("unknown selection %q: want all, local, foreign or failback", which)
+	}
+	return h.eng.Takeover(ctx, w)
+}
+
+// authorize lets root and members of group haclient act.
+func authorize(uid, gid uint32) bool {
+	if uid == 0 {
+		return true
+	}
+	g, err := user.LookupGroup("haclient")
+	if err != nil {
+		return false
+	}
+	if strconv.FormatUint(uint64(gid), 10) == g.Gid {
+		return true
+	}
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		return false
+	}
+	ids, err := u.GroupIds()
+	return err == nil && slices.Contains(ids, g.Gid)
 }

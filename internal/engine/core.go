@@ -116,7 +116,7 @@ func newCore(cfg Config, links []string) *core {
 	}
 	c.nodeList = nl.String()
 	for _, gc := range cfg.Groups {
-		c.groups = append(c.groups, &group{GroupConfig: gc, state: GroupStopped})
+		c.groups = append(c.groups, &group{GroupConfig: gc, state: GroupStopped, failed: gc.Blocked})
 	}
 	c.ttl = strconv.Itoa(cfg.Hopfudge + len(cfg.Nodes))
 	c.firstWait = min(cfg.Keepalive/2, 50*time.Millisecond)

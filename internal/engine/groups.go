@@ -64,6 +64,9 @@ func (w Which) matches(preferred, node string) bool {
 type GroupConfig struct {
 	Key       string // the first resource's token
 	Preferred string // the node owning it when everybody is up
+	// Blocked keeps this node from ever acquiring the group (its resources
+	// were found running outside our control at start).
+	Blocked bool
 }
 
 // Runner starts and stops resource groups. Calls run on their own goroutine,

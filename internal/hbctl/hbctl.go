@@ -49,6 +49,9 @@ const usage = `usage: hbctl [--socket PATH] [--json] COMMAND
 commands:
   status         nodes, links and their state
   nodes          the nodes and their status
+  groups         the resource groups and who holds them
+  standby [all|local|foreign]   give groups away to another node
+  takeover [all|local|foreign]  pull groups to this node
   check-config   check /etc/ha.d (--config-dir DIR, --node-name NAME)
 `
 
@@ -74,7 +77,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &exitError{ExitUsage, err}
 	}
 	switch cmd {
-	case "status", "nodes":
+	case "standby", "takeover":
+		which := "all"
+		if fs.NArg() > 0 {
+			which = fs.Arg(0)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := control.Query(ctx, *socket, control.Request{Op: cmd, Arg: which}); err != nil {
+			if strings.Contains(err.Error(), "connect to heartbeat") {
+				return &exitError{ExitNoDaemon, err}
+			}
+			return err
+		}
+		return nil
+	case "status", "nodes", "groups":
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		resp, err := control.Query(ctx, *socket, control.Request{Op: "status"})
@@ -86,7 +103,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			enc.SetIndent("", "  ")
 			return enc.Encode(resp.Status)
 		}
-		printStatus(stdout, resp.Status, cmd == "status")
+		switch cmd {
+		case "groups":
+			printGroups(stdout, resp.Status)
+		case "nodes":
+			printStatus(stdout, resp.Status, false)
+		default:
+			printStatus(stdout, resp.Status, true)
+			if len(resp.Status.Groups) > 0 {
+				fmt.Fprintln(stdout)
+				printGroups(stdout, resp.Status)
+			}
+		}
 		return nil
 	case "check-config":
 		if code := config.CheckConfig(stdout, *configDir, config.Options{NodeName: *nodeName}); code != 0 {
@@ -128,4 +156,24 @@ func printStatus(w io.Writer, s *control.Status, full bool) {
 		fmt.Fprintf(w, "\npackets: %d received, %d malformed, %d bad signature, %d unknown node, %d duplicate/replayed\n",
 			s.Counters["received"], s.Counters["malformed"], s.Counters["bad_auth"], s.Counters["unknown_node"], s.Counters["duplicate"]+s.Counters["replayed"])
 	}
+}
+
+func printGroups(w io.Writer, s *control.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tPREFERRED\tOWNER\tLOCAL STATE")
+	for _, g := range s.Groups {
+		owner := g.Owner
+		if owner == "" {
+			owner = "-"
+		}
+		state := g.State
+		if g.Standby {
+			state += " (standby)"
+		}
+		if g.Failed {
+			state += " (failed here)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Key, g.Preferred, owner, state)
+	}
+	tw.Flush()
 }

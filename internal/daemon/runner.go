@@ -1,0 +1,265 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/linuxha/heartbeat/internal/config"
+	"github.com/linuxha/heartbeat/internal/resource"
+	"github.com/linuxha/heartbeat/internal/resource/resolve"
+	"github.com/linuxha/heartbeat/internal/resource/vip"
+)
+
+// resolver makes agents; *resolve.Resolver is one.
+type resolver interface {
+	Resolve(ctx context.Context, res config.Resource) (resource.Agent, error)
+}
+
+var _ resolver = (*resolve.Resolver)(nil)
+
+// runner starts and stops resource groups for the engine (engine.Runner).
+// Agents are resolved when a group is first acquired, so a unit installed
+// after the daemon started is found.
+type runner struct {
+	log    *slog.Logger
+	groups map[string][]config.Resource
+	res    resolver
+	held   *heldFile
+	fence  func(ctx context.Context, reason string) error
+
+	mu     sync.Mutex
+	agents map[string][]resource.Agent
+}
+
+func newRunner(log *slog.Logger, groups []config.Group, res resolver, held *heldFile, fence func(context.Context, string) error) *runner {
+	r := &runner{log: log, groups: map[string][]config.Resource{}, res: res, held: held, fence: fence, agents: map[string][]resource.Agent{}}
+	for _, g := range groups {
+		r.groups[g.Key()] = g.Resources
+	}
+	return r
+}
+
+func (r *runner) resolve(ctx context.Context, key string) ([]resource.Agent, error) {
+	r.mu.Lock()
+	as, ok := r.agents[key]
+	r.mu.Unlock()
+	if ok {
+		return as, nil
+	}
+	res, ok := r.groups[key]
+	if !ok {
+		return nil, fmt.Errorf("unknown resource group %q", key)
+	}
+	for _, rs := range res {
+		a, err := r.res.Resolve(ctx, rs)
+		if err != nil {
+			return nil, fmt.Errorf("resource %s: %w", rs.Token, err)
+		}
+		as = append(as, a)
+	}
+	r.mu.Lock()
+	r.agents[key] = as
+	r.mu.Unlock()
+	return as, nil
+}
+
+// Acquire starts the group's resources left to right; one already running
+// is left alone (as 3.0.6 does).
+func (r *runner) Acquire(ctx context.Context, key string) error {
+	as, err := r.resolve(ctx, key)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		log := r.log.With("group", key, "resource", a.Token())
+		if st, err := a.Status(ctx); err == nil && st == resource.Running {
+			log.Info("resource already running")
+			continue
+		}
+		if isVIP(a) {
+			if err := r.held.add(a.Token()); err != nil {
+				log.Warn("cannot record the address for crash cleanup", "err", err)
+			}
+		}
+		if err := a.Start(ctx); err != nil {
+			return fmt.Errorf("resource %s: start: %w", a.Token(), err)
+		}
+		log.Info("resource started")
+	}
+	return nil
+}
+
+// Release stops the group's resources right to left. A resource whose stop
+// fails but whose status says stopped is taken as stopped (3.0.6 calls such
+// a script "probably not LSB-compliant").
+func (r *runner) Release(ctx context.Context, key string) error {
+	as, err := r.resolve(ctx, key)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(as) - 1; i >= 0; i-- {
+		a := as[i]
+		log := r.log.With("group", key, "resource", a.Token())
+		if err := a.Stop(ctx); err != nil {
+			if st, serr := a.Status(ctx); serr == nil && st == resource.Stopped {
+				log.Warn("stop failed but the resource is stopped: probably not LSB-compliant", "err", err)
+			} else {
+				errs = append(errs, fmt.Errorf("resource %s: stop: %w", a.Token(), err))
+				continue
+			}
+		}
+		if isVIP(a) {
+			if err := r.held.remove(a.Token()); err != nil {
+				log.Warn("cannot update the address record", "err", err)
+			}
+		}
+		log.Info("resource stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// Announce re-sends the group's address announcements: starting a VIP agent
+// whose address is present only announces it.
+func (r *runner) Announce(ctx context.Context, key string) error {
+	as, err := r.resolve(ctx, key)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range as {
+		if isVIP(a) {
+			if err := a.Start(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *runner) Fence(ctx context.Context, reason string) error {
+	return r.fence(ctx, reason)
+}
+
+// busy returns the groups that have a resource running now, with the
+// reason, for the start-up check (3.0.6's verifyallidle).
+func (r *runner) busy(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	for key := range r.groups {
+		as, err := r.resolve(ctx, key)
+		if err != nil {
+			r.log.Error("cannot resolve resource group", "group", key, "err", err)
+			continue
+		}
+		for _, a := range as {
+			if st, err := a.Status(ctx); err == nil && st == resource.Running {
+				out[key] = a.Token() + " is already running outside heartbeat's control"
+				break
+			}
+		}
+	}
+	return out
+}
+
+func isVIP(a resource.Agent) bool {
+	_, ok := a.(*vip.Agent)
+	return ok
+}
+
+// heldFile records the addresses this daemon added, so that the next start
+// (or ExecStopPost) can remove what a crashed run left behind.
+type heldFile struct {
+	path string
+	mu   sync.Mutex
+}
+
+func (h *heldFile) list() ([]string, error) {
+	f, err := os.Open(h.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if t := strings.TrimSpace(sc.Text()); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out, sc.Err()
+}
+
+func (h *heldFile) add(token string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, err := h.list()
+	if err != nil {
+		return err
+	}
+	if slices.Contains(l, token) {
+		return nil
+	}
+	return writeFileSync(h.path, []byte(strings.Join(append(l, token), "\n")+"\n"), 0o644)
+}
+
+func (h *heldFile) remove(token string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, err := h.list()
+	if err != nil {
+		return err
+	}
+	l = slices.DeleteFunc(l, func(s string) bool { return s == token })
+	if len(l) == 0 {
+		err := os.Remove(h.path)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return writeFileSync(h.path, []byte(strings.Join(l, "\n")+"\n"), 0o644)
+}
+
+// cleanupHeld removes the addresses a previous run recorded as held.
+func cleanupHeld(ctx context.Context, log *slog.Logger, h *heldFile, res resolver) error {
+	tokens, err := h.list()
+	if err != nil {
+		return fmt.Errorf("read held addresses: %w", err)
+	}
+	var errs []error
+	for _, t := range tokens {
+		rs, err := config.ParseResource(t)
+		if err != nil || rs.VIP == nil {
+			continue
+		}
+		a, err := res.Resolve(ctx, rs)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if st, err := a.Status(ctx); err == nil && st == resource.Running {
+			if err := a.Stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", t, err))
+				continue
+			}
+			log.Warn("removed an address left behind by the previous run", "vip", t)
+		}
+		if v, ok := a.(*vip.Agent); ok {
+			v.Close()
+		}
+		if err := h.remove(t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
