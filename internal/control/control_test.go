@@ -24,7 +24,9 @@ func (f fakeEngine) Standby(_ context.Context, which string) error {
 }
 func (f fakeEngine) Takeover(context.Context, string) error { return f.err }
 
-func serve(t *testing.T, h Handler) string { return serveAuth(t, h, func(uint32, uint32) bool { return true }) }
+func serve(t *testing.T, h Handler) string {
+	return serveAuth(t, h, func(uint32, uint32) bool { return true })
+}
 
 func serveAuth(t *testing.T, h Handler, auth Authorizer) string {
 	t.Helper()

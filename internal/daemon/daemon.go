@@ -14,9 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
-	"path/filepath"
 	"syscall"
 	"time"
 
