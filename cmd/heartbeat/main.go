@@ -1,6 +1,6 @@
 // Command heartbeat is the cluster daemon: it reads /etc/ha.d, exchanges
-// heartbeats with its peers and runs in the foreground, as a systemd service
-// wants.
+// heartbeats with its peers, runs the resource groups of haresources and
+// runs in the foreground, as a systemd service (Type=notify) wants.
 package main
 
 import (
@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/linuxha/heartbeat/internal/config"
 	"github.com/linuxha/heartbeat/internal/daemon"
 	"github.com/linuxha/heartbeat/internal/version"
 )
@@ -20,13 +19,16 @@ func main() {
 	var (
 		opts        daemon.Options
 		checkConfig bool
+		cleanup     bool
 		showVersion bool
 	)
 	flag.StringVar(&opts.ConfigDir, "config-dir", "/etc/ha.d", "directory holding ha.cf, haresources and authkeys")
 	flag.StringVar(&opts.NodeName, "node-name", "", "this node's name (default: uname -n)")
 	flag.StringVar(&opts.StateDir, "state-dir", "/var/lib/heartbeat", "directory for the node uuid and generation")
-	flag.StringVar(&opts.RuntimeDir, "runtime-dir", "/run/heartbeat", "directory for the control socket")
-	flag.BoolVar(&checkConfig, "check-config", false, "check the configuration and exit")
+	flag.StringVar(&opts.RuntimeDir, "runtime-dir", "/run/heartbeat", "directory for the control socket and the record of held groups")
+	flag.BoolVar(&opts.WatchdogDirect, "watchdog-direct", false, "open and pet the ha.cf watchdog device directly instead of leaving it to systemd")
+	flag.BoolVar(&checkConfig, "check-config", false, "check the configuration, print the result and exit")
+	flag.BoolVar(&cleanup, "cleanup", false, "release the resource groups a previous (crashed) run left behind, and exit (ExecStopPost)")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -38,7 +40,13 @@ func main() {
 		fmt.Println("heartbeat", version.String())
 		return
 	case checkConfig:
-		os.Exit(config.CheckConfig(os.Stdout, opts.ConfigDir, config.Options{NodeName: opts.NodeName}))
+		os.Exit(daemon.CheckConfig(os.Stdout, opts))
+	case cleanup:
+		if err := daemon.Cleanup(context.Background(), opts); err != nil {
+			fmt.Fprintf(os.Stderr, "heartbeat: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -1,6 +1,8 @@
 // Package daemon wires the heartbeat daemon together: it reads the
-// configuration, opens the media, runs the engine and the control socket,
-// and stops them in order. cmd/heartbeat only parses flags and calls Run.
+// configuration, opens the media, runs the engine, the resource runner and
+// the control socket, speaks the systemd notify protocol (READY, STATUS,
+// STOPPING, RELOADING, WATCHDOG), re-reads the configuration on SIGHUP and
+// stops everything in order. cmd/heartbeat only parses flags and calls Run.
 package daemon
 
 import (
@@ -17,8 +19,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"golang.org/x/sys/unix"
 
 	"github.com/linuxha/heartbeat/internal/config"
 	"github.com/linuxha/heartbeat/internal/control"
@@ -27,6 +33,7 @@ import (
 	"github.com/linuxha/heartbeat/internal/resource/resolve"
 	"github.com/linuxha/heartbeat/internal/resource/unit"
 	"github.com/linuxha/heartbeat/internal/version"
+	"github.com/linuxha/heartbeat/internal/watchdog"
 )
 
 // Options are the daemon's command-line settings.
@@ -35,24 +42,53 @@ type Options struct {
 	NodeName   string // "" = uname -n
 	StateDir   string // /var/lib/heartbeat
 	RuntimeDir string // /run/heartbeat
-	Stderr     io.Writer
+	// WatchdogDirect makes the daemon open and pet the ha.cf watchdog
+	// device itself instead of leaving it to systemd.
+	WatchdogDirect bool
+	Stderr         io.Writer
 }
+
+// Socket names passed by systemd (FileDescriptorName= in the socket units).
+const (
+	fdUDP     = "udp"
+	fdControl = "control"
+)
 
 // Run runs the daemon until ctx is cancelled (SIGTERM, SIGINT).
 func Run(ctx context.Context, opts Options) error {
 	cfg, warnings, err := config.Load(opts.ConfigDir, config.Options{NodeName: opts.NodeName})
-	log := newLogger(opts.Stderr, cfg)
+	log, closeLog := newLogger(opts.Stderr, cfg)
+	defer closeLog()
 	for _, w := range warnings {
 		log.Warn("configuration warning", "err", w.String())
 	}
 	if err != nil {
 		return fmt.Errorf("configuration errors:\n%w", err)
 	}
-	uuid, err := loadUUID(opts.StateDir)
+	d := &daemon{opts: opts, log: log, notify: newNotifier(log)}
+	d.cfg.Store(cfg)
+	return d.run(ctx)
+}
+
+type daemon struct {
+	opts   Options
+	log    *slog.Logger
+	notify *notifier
+	cfg    atomic.Pointer[config.Config]
+	eng    *engine.Engine
+	runner *runner
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	cfg, log := d.cfg.Load(), d.log
+	// systemd socket activation: every helper unsets LISTEN_*, so read
+	// them exactly once.
+	files := activation.FilesWithNames()
+	uuid, err := loadUUID(d.opts.StateDir)
 	if err != nil {
 		return err
 	}
-	gen, err := nextGeneration(opts.StateDir, time.Now())
+	gen, err := nextGeneration(d.opts.StateDir, time.Now())
 	if err != nil {
 		return err
 	}
@@ -60,7 +96,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	ms, err := media.Open(ctx, specs, media.Options{Logger: log, ConfigName: cfg.Path})
+	sockets, err := activatedSockets(files[fdUDP], specs, log)
+	if err != nil {
+		return err
+	}
+	ms, err := media.Open(ctx, specs, media.Options{Logger: log, ConfigName: cfg.Path, Sockets: sockets})
 	if err != nil {
 		return err
 	}
@@ -72,80 +112,69 @@ func Run(ctx context.Context, opts Options) error {
 	if len(ms) == 0 {
 		return fmt.Errorf("%s: no usable medium: every ucast line names this host", cfg.Path)
 	}
+
 	// Resources: what a crashed run left behind goes first, then what runs
 	// outside our control blocks its group (3.0.6's verifyallidle).
 	units := unit.NewManager(log)
 	defer units.Close()
 	res := resolve.New(resolve.Config{Units: units, Logger: log})
-	held := &heldFile{path: filepath.Join(opts.RuntimeDir, "held-addresses")}
+	held := &heldFile{path: filepath.Join(d.opts.RuntimeDir, "held-groups")}
 	if err := cleanupHeld(ctx, log, held, res); err != nil {
-		log.Error("cleaning up addresses of the previous run", "err", err)
+		log.Error("cleaning up after the previous run", "err", err)
 	}
-	run := newRunner(log, cfg.Groups, res, held, fencer(log))
-	busy := run.busy(ctx)
-	var groups []engine.GroupConfig
-	for _, g := range cfg.Groups {
-		gc := engine.GroupConfig{Key: g.Key(), Preferred: g.Node}
-		if why, ok := busy[gc.Key]; ok {
-			gc.Blocked = true
-			log.Error("refusing to manage resource group: "+why, "group", gc.Key)
-		}
-		groups = append(groups, gc)
-	}
-	fb := engine.FailbackLegacy
-	switch cfg.AutoFailback {
-	case config.AutoFailbackOn:
-		fb = engine.FailbackOn
-	case config.AutoFailbackOff:
-		fb = engine.FailbackOff
-	}
+	d.runner = newRunner(log, cfg.Groups, res, held, fencer(log))
+	groups := d.engineGroups(ctx, cfg, true)
+	d.orderAgainstUnits(ctx, orderingDropIn)
 
-	eng, err := engine.New(engine.Config{
-		LocalNode:  cfg.LocalNode,
-		Nodes:      cfg.Nodes,
-		Keepalive:  cfg.Keepalive,
-		Deadtime:   cfg.Deadtime,
-		Warntime:   cfg.Warntime,
-		Initdead:   cfg.Initdead,
-		Hopfudge:   cfg.Hopfudge,
-		Keys:       &cfg.Keys,
-		UUID:       uuid,
-		Generation: gen,
-		Logger:     log,
-
+	ecfg := engine.Config{
+		LocalNode:    cfg.LocalNode,
+		Nodes:        cfg.Nodes,
+		Keepalive:    cfg.Keepalive,
+		Deadtime:     cfg.Deadtime,
+		Warntime:     cfg.Warntime,
+		Initdead:     cfg.Initdead,
+		Hopfudge:     cfg.Hopfudge,
+		Keys:         &cfg.Keys,
+		UUID:         uuid,
+		Generation:   gen,
+		Logger:       log,
 		Groups:       groups,
-		AutoFailback: fb,
-		Runner:       run,
-	}, ms)
+		AutoFailback: failback(cfg.AutoFailback),
+		Runner:       d.runner,
+	}
+	pets := d.watchdogs(cfg)
+	if len(pets) > 0 {
+		ecfg.Watchdog = d.watchdogInterval(cfg)
+		ecfg.Pet = func() {
+			for _, p := range pets {
+				p.pet()
+			}
+		}
+		defer func() {
+			for _, p := range pets {
+				p.close()
+			}
+		}()
+	}
+	d.eng, err = engine.New(ecfg, ms)
 	if err != nil {
 		return err
 	}
 
-	ln, err := listenControl(filepath.Join(opts.RuntimeDir, "control"))
+	ln, err := controlListener(files[fdControl], filepath.Join(d.opts.RuntimeDir, "control"))
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	svcCtx, stopSvc := context.WithCancel(context.Background())
+	defer stopSvc()
 	go func() {
-		if err := control.Serve(ctx, ln, &controlHandler{eng: eng, cfg: cfg}, authorize, log); err != nil {
+		if err := control.Serve(svcCtx, ln, &controlHandler{eng: d.eng, cfg: &d.cfg}, authorize, log); err != nil {
 			log.Error("control socket failed", "err", err)
 		}
 	}()
-	go ignoreHangup(ctx, log)
 
 	respawner := units.Respawner(unit.RespawnOptions{BindsTo: "heartbeat.service", Logger: log})
-	for _, ch := range cfg.Respawn {
-		name, err := respawner.Start(ctx, unit.Program{User: ch.User, Path: ch.Path, Args: ch.Args, Failfast: ch.Failfast})
-		switch {
-		case errors.Is(err, unit.ErrIpfailBuiltin):
-			log.Info("ipfail is built in: respawn line not needed", "line", ch.Line)
-		case err != nil:
-			log.Error("cannot start respawn child", "line", ch.Line, "err", err)
-		default:
-			log.Info("respawn child started", "unit", name)
-		}
-	}
+	d.startRespawn(svcCtx, respawner, cfg)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -154,46 +183,184 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
+	// The engine runs until we tell it to stop, after STOPPING=1.
+	engCtx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
+	engDone := make(chan error, 1)
 	log.Info("heartbeat starting", "node", cfg.LocalNode, "version", version.String(), "generation", gen)
-	err = eng.Run(ctx)
-	log.Info("heartbeat stopped", "node", cfg.LocalNode)
-	return err
-}
+	go func() { engDone <- d.eng.Run(engCtx) }()
+	changes := make(chan struct{}, 1)
+	go d.watchEvents(svcCtx, changes)
 
-// ignoreHangup keeps SIGHUP from killing the daemon until live reload exists.
-func ignoreHangup(ctx context.Context, log *slog.Logger) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	defer signal.Stop(ch)
+	// Ready once the media are bound and the engine answers with its state.
+	if s, err := d.eng.Snapshot(ctx); err == nil {
+		d.notify.ready(statusText(s))
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	for {
 		select {
-		case <-ch:
-			log.Warn("reload requested, but live reload is not implemented yet: restart heartbeat to apply changes")
+		case <-ctx.Done():
+			d.notify.stopping()
+			log.Info("stopping", "node", cfg.LocalNode)
+			stopEngine()
+			err := <-engDone
+			log.Info("heartbeat stopped", "node", cfg.LocalNode)
+			return err
+		case err := <-engDone:
+			return fmt.Errorf("engine stopped: %w", err)
+		case <-hup:
+			d.reload(ctx)
+		case <-changes:
+			if s, err := d.eng.Snapshot(ctx); err == nil {
+				d.notify.status(statusText(s))
+			}
+		}
+	}
+}
+
+// watchEvents drains the engine's events and coalesces them into change
+// notifications (STATUS=, D-Bus).
+func (d *daemon) watchEvents(ctx context.Context, changes chan<- struct{}) {
+	for {
+		select {
+		case <-d.eng.Events():
+			select {
+			case changes <- struct{}{}:
+			default:
+			}
 		case <-ctx.Done():
 			return
 		}
 	}
 }
 
-func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
-	if w == nil {
-		w = os.Stderr
+func failback(a config.AutoFailback) engine.Failback {
+	switch a {
+	case config.AutoFailbackOn:
+		return engine.FailbackOn
+	case config.AutoFailbackOff:
+		return engine.FailbackOff
 	}
-	level := slog.LevelInfo
-	if cfg != nil && cfg.Debug > 0 {
-		level = slog.LevelDebug
+	return engine.FailbackLegacy
+}
+
+// engineGroups maps haresources to engine groups; at start (verify) groups
+// with resources already running are blocked.
+func (d *daemon) engineGroups(ctx context.Context, cfg *config.Config, verify bool) []engine.GroupConfig {
+	var busy map[string]string
+	if verify {
+		busy = d.runner.busy(ctx)
 	}
-	ho := &slog.HandlerOptions{Level: level}
-	if os.Getenv("JOURNAL_STREAM") != "" {
-		// The journal stamps every line itself.
-		ho.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
+	var groups []engine.GroupConfig
+	for _, g := range cfg.Groups {
+		gc := engine.GroupConfig{Key: g.Key(), Preferred: g.Node}
+		if why, ok := busy[gc.Key]; ok {
+			gc.Blocked = true
+			d.log.Error("refusing to manage resource group: "+why, "group", gc.Key)
+		}
+		groups = append(groups, gc)
+	}
+	return groups
+}
+
+func (d *daemon) startRespawn(ctx context.Context, r *unit.Respawner, cfg *config.Config) {
+	for _, ch := range cfg.Respawn {
+		name, err := r.Start(ctx, unit.Program{User: ch.User, Path: ch.Path, Args: ch.Args, Failfast: ch.Failfast})
+		switch {
+		case errors.Is(err, unit.ErrIpfailBuiltin):
+			d.log.Info("ipfail is built in: respawn line not needed", "line", ch.Line)
+		case err != nil:
+			d.log.Error("cannot start respawn child", "line", ch.Line, "err", err)
+		default:
+			d.log.Info("respawn child started", "unit", name)
 		}
 	}
-	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// activatedSockets hands the UDP socket systemd passed (heartbeat-udp.socket,
+// ListenDatagram=694) to the first bcast/ucast medium on that port, bound to
+// its interface.
+func activatedSockets(fs []*os.File, specs []media.Spec, log *slog.Logger) (map[string]*os.File, error) {
+	if len(fs) == 0 {
+		return nil, nil
+	}
+	out := map[string]*os.File{}
+	for _, f := range fs {
+		sa, err := socketPort(f)
+		if err != nil {
+			return nil, fmt.Errorf("socket from systemd: %w", err)
+		}
+		for _, s := range specs {
+			if (s.Kind != media.Ucast && s.Kind != media.Bcast) || portOf(s) != sa {
+				continue
+			}
+			key := media.ReceiveSocketKey(s)
+			if _, taken := out[key]; taken {
+				continue
+			}
+			if err := bindToDevice(f, s.Dev); err != nil {
+				return nil, fmt.Errorf("socket from systemd: %w", err)
+			}
+			out[key] = f
+			log.Info("using the socket passed by systemd", "medium", s.Dev, "port", sa)
+			break
+		}
+	}
+	return out, nil
+}
+
+func portOf(s media.Spec) int {
+	if s.Port == 0 {
+		return media.DefaultPort
+	}
+	return s.Port
+}
+
+func socketPort(f *os.File) (int, error) {
+	sa, err := unix.Getsockname(int(f.Fd()))
+	if err != nil {
+		return 0, err
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return a.Port, nil
+	case *unix.SockaddrInet6:
+		return a.Port, nil
+	}
+	return 0, errors.New("not an IP socket")
+}
+
+func bindToDevice(f *os.File, dev string) error {
+	return unix.SetsockoptString(int(f.Fd()), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, dev)
+}
+
+// controlListener uses the control socket systemd passed, or binds one.
+func controlListener(fs []*os.File, path string) (net.Listener, error) {
+	if len(fs) > 0 {
+		ln, err := net.FileListener(fs[0])
+		fs[0].Close()
+		if err != nil {
+			return nil, fmt.Errorf("control socket from systemd: %w", err)
+		}
+		return ln, nil
+	}
+	return listenControl(path)
+}
+
+// CheckEnvironment returns warnings about the machine (not the files) that
+// --check-config prints: a watchdog directive without a watchdog device.
+func CheckEnvironment(cfg *config.Config) []string {
+	var out []string
+	if cfg.Watchdog != "" {
+		if err := watchdog.Check(cfg.Watchdog); err != nil {
+			out = append(out, fmt.Sprintf("%s:%d: watchdog %s: %v; the hardware watchdog cannot be armed on this machine (heartbeat runs without it)",
+				cfg.Path, cfg.Line("watchdog"), cfg.Watchdog, err))
+		}
+	}
+	return out
 }
 
 // mediaSpecs maps the media of ha.cf to media specs, resolving host names.
@@ -247,7 +414,8 @@ func listenControl(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	// Reading the state is for everyone, as with cl_status.
+	// Reading the state is for everyone, as with cl_status; actions are
+	// checked against the peer's credentials.
 	if err := os.Chmod(path, 0o666); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
@@ -257,7 +425,7 @@ func listenControl(path string) (net.Listener, error) {
 
 type controlHandler struct {
 	eng *engine.Engine
-	cfg *config.Config
+	cfg *atomic.Pointer[config.Config]
 }
 
 func (h *controlHandler) Status(ctx context.Context) (control.Status, error) {
@@ -265,13 +433,14 @@ func (h *controlHandler) Status(ctx context.Context) (control.Status, error) {
 	if err != nil {
 		return control.Status{}, err
 	}
+	cfg := h.cfg.Load()
 	st := control.Status{
 		Node:       s.LocalNode,
 		State:      s.Status.String(),
 		Generation: s.Generation,
 		Version:    version.String(),
-		Keepalive:  h.cfg.Keepalive.String(),
-		Deadtime:   h.cfg.Deadtime.String(),
+		Keepalive:  cfg.Keepalive.String(),
+		Deadtime:   cfg.Deadtime.String(),
 		Counters: map[string]uint64{
 			"received":     s.Stats.Received,
 			"malformed":    s.Stats.Malformed,
@@ -330,4 +499,28 @@ func authorize(uid, gid uint32) bool {
 	}
 	ids, err := u.GroupIds()
 	return err == nil && slices.Contains(ids, g.Gid)
+}
+
+// CheckConfig is `heartbeat --check-config`: the configuration check of
+// package config, plus warnings about this machine (watchdog device).
+func CheckConfig(w io.Writer, opts Options) int {
+	code := config.CheckConfig(w, opts.ConfigDir, config.Options{NodeName: opts.NodeName})
+	if cfg, _, err := config.Load(opts.ConfigDir, config.Options{NodeName: opts.NodeName}); err == nil {
+		for _, m := range CheckEnvironment(cfg) {
+			fmt.Fprintln(w, "warning: "+m)
+		}
+	}
+	return code
+}
+
+// Cleanup is `heartbeat --cleanup` (ExecStopPost=): it releases the groups
+// the last run recorded as held, addresses first. After a clean stop there
+// is nothing to do.
+func Cleanup(ctx context.Context, opts Options) error {
+	log, closeLog := newLogger(opts.Stderr, nil)
+	defer closeLog()
+	units := unit.NewManager(log)
+	defer units.Close()
+	res := resolve.New(resolve.Config{Units: units, Logger: log})
+	return cleanupHeld(ctx, log, &heldFile{path: filepath.Join(opts.RuntimeDir, "held-groups")}, res)
 }

@@ -36,10 +36,12 @@ type runner struct {
 
 	mu     sync.Mutex
 	agents map[string][]resource.Agent
+	stale  map[string]bool // resources changed: resolve again after release
 }
 
 func newRunner(log *slog.Logger, groups []config.Group, res resolver, held *heldFile, fence func(context.Context, string) error) *runner {
-	r := &runner{log: log, groups: map[string][]config.Resource{}, res: res, held: held, fence: fence, agents: map[string][]resource.Agent{}}
+	r := &runner{log: log, groups: map[string][]config.Resource{}, res: res, held: held, fence: fence,
+		agents: map[string][]resource.Agent{}, stale: map[string]bool{}}
 	for _, g := range groups {
 		r.groups[g.Key()] = g.Resources
 	}
@@ -53,7 +55,9 @@ func (r *runner) resolve(ctx context.Context, key string) ([]resource.Agent, err
 	if ok {
 		return as, nil
 	}
+	r.mu.Lock()
 	res, ok := r.groups[key]
+	r.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("unknown resource group %q", key)
 	}
@@ -77,16 +81,14 @@ func (r *runner) Acquire(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	if err := r.held.add(joinTokens(as)); err != nil {
+		r.log.Warn("cannot record the group for crash cleanup", "group", key, "err", err)
+	}
 	for _, a := range as {
 		log := r.log.With("group", key, "resource", a.Token())
 		if st, err := a.Status(ctx); err == nil && st == resource.Running {
 			log.Info("resource already running")
 			continue
-		}
-		if isVIP(a) {
-			if err := r.held.add(a.Token()); err != nil {
-				log.Warn("cannot record the address for crash cleanup", "err", err)
-			}
 		}
 		if err := a.Start(ctx); err != nil {
 			return fmt.Errorf("resource %s: start: %w", a.Token(), err)
@@ -116,14 +118,41 @@ func (r *runner) Release(ctx context.Context, key string) error {
 				continue
 			}
 		}
-		if isVIP(a) {
-			if err := r.held.remove(a.Token()); err != nil {
-				log.Warn("cannot update the address record", "err", err)
-			}
-		}
 		log.Info("resource stopped")
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := r.held.remove(joinTokens(as)); err != nil {
+		r.log.Warn("cannot update the record of held groups", "group", key, "err", err)
+	}
+	r.mu.Lock()
+	if r.stale[key] {
+		for _, a := range r.agents[key] {
+			if v, ok := a.(*vip.Agent); ok {
+				v.Close()
+			}
+		}
+		delete(r.agents, key)
+		delete(r.stale, key)
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// update takes a reloaded haresources: new groups become known, and the
+// groups in restart get their new resources after their next release.
+func (r *runner) update(groups []config.Group, restart []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range groups {
+		r.groups[g.Key()] = g.Resources
+	}
+	for _, k := range restart {
+		if _, cached := r.agents[k]; cached {
+			r.stale[k] = true
+		}
+	}
 }
 
 // Announce re-sends the group's address announcements: starting a VIP agent
@@ -230,36 +259,68 @@ func (h *heldFile) remove(token string) error {
 	return writeFileSync(h.path, []byte(strings.Join(l, "\n")+"\n"), 0o644)
 }
 
-// cleanupHeld removes the addresses a previous run recorded as held.
+// cleanupHeld releases what a previous run recorded as held (a crash, a
+// kill -9, a watchdog kill): the addresses first, so that no address stays
+// on two nodes, then the other resources right to left. Groups are read from
+// the record itself, not from haresources, which may have changed.
 func cleanupHeld(ctx context.Context, log *slog.Logger, h *heldFile, res resolver) error {
-	tokens, err := h.list()
+	keys, err := h.list()
 	if err != nil {
-		return fmt.Errorf("read held addresses: %w", err)
+		return fmt.Errorf("read held groups: %w", err)
 	}
 	var errs []error
-	for _, t := range tokens {
-		rs, err := config.ParseResource(t)
-		if err != nil || rs.VIP == nil {
-			continue
-		}
-		a, err := res.Resolve(ctx, rs)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if st, err := a.Status(ctx); err == nil && st == resource.Running {
-			if err := a.Stop(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("remove %s: %w", t, err))
+	for _, line := range keys {
+		var agents []resource.Agent
+		for _, tok := range strings.Fields(line) {
+			rs, err := config.ParseResource(tok)
+			if err != nil {
+				errs = append(errs, err)
 				continue
 			}
-			log.Warn("removed an address left behind by the previous run", "vip", t)
+			a, err := res.Resolve(ctx, rs)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			agents = append(agents, a)
 		}
-		if v, ok := a.(*vip.Agent); ok {
-			v.Close()
+		// Addresses first, then the rest right to left.
+		var vips, rest []resource.Agent
+		for _, a := range agents {
+			if isVIP(a) {
+				vips = append(vips, a)
+			} else {
+				rest = append(rest, a)
+			}
 		}
-		if err := h.remove(t); err != nil {
-			errs = append(errs, err)
+		slices.Reverse(rest)
+		failed := false
+		for _, a := range append(vips, rest...) {
+			if st, err := a.Status(ctx); err == nil && st == resource.Running {
+				if err := a.Stop(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("stop %s: %w", a.Token(), err))
+					failed = true
+					continue
+				}
+				log.Warn("stopped a resource left behind by the previous run", "resource", a.Token())
+			}
+			if v, ok := a.(*vip.Agent); ok {
+				v.Close()
+			}
+		}
+		if !failed {
+			if err := h.remove(line); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func joinTokens(as []resource.Agent) string {
+	ts := make([]string, len(as))
+	for i, a := range as {
+		ts[i] = a.Token()
+	}
+	return strings.Join(ts, " ")
 }

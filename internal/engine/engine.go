@@ -37,6 +37,11 @@ type Config struct {
 	Runner       Runner
 	// StopTimeout bounds a graceful stop (releasing every group); 0 = 10 min.
 	StopTimeout time.Duration
+
+	// Watchdog, when set, makes the loop itself call Pet every Watchdog/2
+	// (systemd's WATCHDOG=1), so that a wedged loop stops petting.
+	Watchdog time.Duration
+	Pet      func()
 }
 
 func (c *Config) validate() error {
@@ -226,6 +231,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer timer.Stop()
 	done := ctx.Done()
 	var stopDeadline <-chan time.Time
+	var petC <-chan time.Time
+	if e.cfg.Watchdog > 0 && e.cfg.Pet != nil {
+		pet := time.NewTicker(e.cfg.Watchdog / 2)
+		defer pet.Stop()
+		petC = pet.C
+		e.cfg.Pet()
+	}
 	for !c.saidBye {
 		select {
 		case <-done:
@@ -247,6 +259,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.exec(c.tick(now))
 		case req := <-e.reqs:
 			req(c, time.Now())
+		case <-petC:
+			e.cfg.Pet()
 		}
 		timer.Reset(time.Until(c.nextWake()))
 	}
@@ -307,6 +321,9 @@ func (e *Engine) logEvent(ev Event) {
 		if !ev.LastHeard.IsZero() {
 			attrs = append(attrs, "last_heard", ev.LastHeard.Format(time.RFC3339Nano))
 		}
+		if ev.New == StatusDead {
+			attrs = append(attrs, "message_id", MsgNodeDead)
+		}
 		e.log.Log(context.Background(), lvl, "node status changed", attrs...)
 	case LinkEvent:
 		lvl := slog.LevelInfo
@@ -324,8 +341,14 @@ func (e *Engine) logEvent(ev Event) {
 			attrs = append(attrs, "reason", ev.Reason)
 		}
 		if ev.Err != nil {
-			e.log.Error("resource group", append(attrs, "err", ev.Err)...)
+			e.log.Error("resource group", append(attrs, "err", ev.Err, "message_id", MsgGroupFailed)...)
 			return
+		}
+		switch {
+		case ev.New == GroupRunning:
+			attrs = append(attrs, "message_id", MsgGroupAcquired)
+		case ev.Old == GroupStopping && (ev.New == GroupStopped || ev.New == GroupFailed):
+			attrs = append(attrs, "message_id", MsgGroupReleased)
 		}
 		e.log.Info("resource group", attrs...)
 	case BadPacketEvent:

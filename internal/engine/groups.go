@@ -123,6 +123,7 @@ type group struct {
 	retryAt   time.Time
 	announced bool // re-announced for the current conflict
 	reason    string
+	removed   bool // gone from haresources: dropped once released
 }
 
 func (g *group) held() bool {
@@ -272,6 +273,12 @@ func (c *core) decide(now time.Time) {
 		if g.busy {
 			continue
 		}
+		if g.removed {
+			if g.held() {
+				c.release(now, g, "removed from haresources")
+			}
+			continue
+		}
 		claim := c.claimers(g)
 		if g.held() {
 			if len(claim) > 0 {
@@ -402,6 +409,9 @@ func (c *core) opDone(now time.Time, r opResult) []action {
 		g.state = newState
 		c.emit(GroupEvent{At: now, Group: g.Key, Old: old, New: newState, Reason: g.reason})
 		c.reportDue = true
+		if g.removed {
+			c.groups = slices.DeleteFunc(c.groups, func(x *group) bool { return x == g })
+		}
 	case opAnnounce, opFence:
 		if r.err != nil {
 			c.emit(GroupEvent{At: now, Group: g.Key, Old: g.state, New: g.state, Reason: r.kind.String() + " failed", Err: r.err})

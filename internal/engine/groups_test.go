@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/linuxha/heartbeat/internal/engine"
+	"github.com/linuxha/heartbeat/internal/memnet"
 )
 
 // world is the resources of every node: which node runs which group, and a
@@ -400,5 +403,83 @@ func TestSlowStartNoDoubleOwner(t *testing.T) {
 		l.requireOwner(t, gA, "hba")
 		l.requireOwner(t, gB, "hbb")
 		l.requireNoOverlap(t)
+	})
+}
+
+func TestReconfigureByDifference(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.start("hba")
+		l.start("hbb")
+		advance(time.Second)
+		l.world.mu.Lock()
+		before := len(l.world.log)
+		l.world.mu.Unlock()
+		const gC = "10.0.0.12"
+		rc := engine.Reconfig{Keepalive: 100 * time.Millisecond, Deadtime: time.Second, Keys: l.keys, AutoFailback: engine.FailbackOn,
+			Groups: []engine.GroupConfig{{Key: gA, Preferred: "hba"}, {Key: gC, Preferred: "hba"}}}
+		for _, n := range []string{"hba", "hbb"} {
+			if err := l.engine(n).Reconfigure(context.Background(), rc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		advance(time.Second)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gC, "hba")
+		if o := l.world.owners(gB); len(o) != 0 {
+			t.Errorf("removed group %s still held by %v", gB, o)
+		}
+		l.world.mu.Lock()
+		ops := l.world.log[before:]
+		l.world.mu.Unlock()
+		for _, op := range ops {
+			if strings.Contains(op, " "+gA) {
+				t.Errorf("unchanged group touched by the reload: %s", op)
+			}
+		}
+		// A changed group is restarted.
+		rc.Restart = []string{gA}
+		if err := l.engine("hba").Reconfigure(context.Background(), rc); err != nil {
+			t.Fatal(err)
+		}
+		advance(time.Second)
+		l.requireOwner(t, gA, "hba")
+		l.world.mu.Lock()
+		n := 0
+		for _, op := range l.world.log {
+			if strings.Contains(op, "hba acquire "+gA) {
+				n++
+			}
+		}
+		l.world.mu.Unlock()
+		if n != 2 {
+			t.Errorf("changed group acquired %d times, want 2 (restarted once)", n)
+		}
+		// Bad values are refused.
+		if err := l.engine("hba").Reconfigure(context.Background(), engine.Reconfig{Keepalive: time.Second, Deadtime: time.Second, Keys: l.keys}); err == nil {
+			t.Errorf("deadtime == keepalive accepted")
+		}
+		l.requireNoOverlap(t)
+	})
+}
+
+func TestWatchdogPetFromLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var pets atomic.Int64
+		media := []engine.Medium{memnet.New("eth0", 1).Attach("hba")}
+		eng, err := engine.New(engine.Config{LocalNode: "hba", Nodes: []string{"hba", "hbb"}, Keepalive: time.Second, Deadtime: 3 * time.Second,
+			Keys: testKeys(), Watchdog: 2 * time.Second, Pet: func() { pets.Add(1) }}, media)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { eng.Run(ctx); close(done) }()
+		advance(10*time.Second + time.Millisecond)
+		if got := pets.Load(); got != 11 { // once at start, then every second
+			t.Errorf("pets in 10 s at WatchdogSec=2s: %d, want 11", got)
+		}
+		cancel()
+		<-done
 	})
 }

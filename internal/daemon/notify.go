@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/linuxha/heartbeat/internal/config"
+	"github.com/linuxha/heartbeat/internal/engine"
+	"github.com/linuxha/heartbeat/internal/watchdog"
+)
+
+// notifier speaks the sd_notify protocol; without NOTIFY_SOCKET (not run by
+// systemd) every call is a no-op.
+type notifier struct {
+	log  *slog.Logger
+	send func(state string) (bool, error)
+}
+
+func newNotifier(log *slog.Logger) *notifier {
+	return &notifier{log: log, send: func(s string) (bool, error) { return sddaemon.SdNotify(false, s) }}
+}
+
+func (n *notifier) say(state string) {
+	if _, err := n.send(state); err != nil {
+		n.log.Warn("cannot notify systemd", "err", err)
+	}
+}
+
+func (n *notifier) ready(status string) { n.say("READY=1\nSTATUS=" + status) }
+func (n *notifier) status(status string) {
+	n.say("STATUS=" + status)
+}
+func (n *notifier) stopping() { n.say("STOPPING=1\nSTATUS=stopping: releasing resource groups") }
+func (n *notifier) reloading() {
+	n.say("RELOADING=1\nSTATUS=reloading configuration\n" + sddaemon.SdNotifyMonotonicUsec())
+}
+func (n *notifier) watchdog() { n.say(sddaemon.SdNotifyWatchdog) }
+
+// statusText is the STATUS= line: what an admin wants to see in
+// `systemctl status heartbeat`.
+func statusText(s engine.Snapshot) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", s.LocalNode, s.Status)
+	if len(s.Groups) > 0 {
+		held, moving := 0, 0
+		for _, g := range s.Groups {
+			switch g.State {
+			case engine.GroupRunning:
+				held++
+			case engine.GroupStarting, engine.GroupStopping:
+				moving++
+			}
+		}
+		fmt.Fprintf(&b, ", %d/%d groups local", held, len(s.Groups))
+		if moving > 0 {
+			fmt.Fprintf(&b, " (%d in transition)", moving)
+		}
+	}
+	var peers []string
+	for _, n := range s.Nodes {
+		if !n.Local {
+			peers = append(peers, n.Name+" "+n.Status.String())
+		}
+	}
+	switch len(peers) {
+	case 0:
+	case 1:
+		b.WriteString(", peer " + peers[0])
+	default:
+		b.WriteString(", peers " + strings.Join(peers, ", "))
+	}
+	return b.String()
+}
+
+type petter struct {
+	pet   func()
+	close func()
+}
+
+// watchdogs returns what the engine loop must pet: systemd's service
+// watchdog (WatchdogSec=) and, when asked, the ha.cf watchdog device.
+func (d *daemon) watchdogs(cfg *config.Config) []petter {
+	var out []petter
+	if iv, err := sddaemon.SdWatchdogEnabled(false); err == nil && iv > 0 {
+		want := d.watchdogInterval(cfg)
+		if want < iv {
+			// A hung daemon must be killed (and its addresses removed by
+			// ExecStopPost) before the peer's deadtime runs out.
+			d.notify.say(fmt.Sprintf("WATCHDOG_USEC=%d", want.Microseconds()))
+			d.log.Info("service watchdog shortened to half the deadtime", "watchdog", want)
+		}
+		out = append(out, petter{pet: d.notify.watchdog, close: func() {}})
+	}
+	if cfg.Watchdog != "" {
+		switch {
+		case !d.opts.WatchdogDirect:
+			if err := watchdog.Check(cfg.Watchdog); err != nil {
+				d.log.Warn("watchdog directive: no watchdog device on this machine; running without a hardware watchdog", "err", err)
+			} else {
+				d.log.Info("watchdog directive: the hardware watchdog is armed by systemd when heartbeat-watchdog.conf is enabled (RuntimeWatchdogSec)", "device", cfg.Watchdog)
+			}
+		default:
+			dev, err := watchdog.Open(cfg.Watchdog)
+			if err != nil {
+				d.log.Warn("cannot drive the watchdog device; running without it", "err", err)
+				break
+			}
+			d.log.Info("driving the watchdog device", "device", cfg.Watchdog)
+			out = append(out, petter{
+				pet: func() {
+					if err := dev.Pet(); err != nil {
+						d.log.Error("watchdog keep-alive failed", "err", err)
+					}
+				},
+				close: func() {
+					if err := dev.Close(); err != nil {
+						d.log.Warn("watchdog close", "err", err)
+					}
+				},
+			})
+		}
+	}
+	return out
+}
+
+// watchdogInterval is the service watchdog timeout heartbeat asks for: half
+// the deadtime (at least 20ms), or what systemd set if that is shorter.
+func (d *daemon) watchdogInterval(cfg *config.Config) time.Duration {
+	want := max(cfg.Deadtime/2, 20*time.Millisecond)
+	if iv, err := sddaemon.SdWatchdogEnabled(false); err == nil && iv > 0 && iv < want {
+		return iv
+	}
+	return want
+}

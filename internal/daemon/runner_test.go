@@ -1,0 +1,145 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/linuxha/heartbeat/internal/config"
+	"github.com/linuxha/heartbeat/internal/engine"
+	"github.com/linuxha/heartbeat/internal/resource"
+)
+
+type fakeAgent struct {
+	token     string
+	running   bool
+	failStart bool
+	failStop  bool
+	calls     *[]string
+}
+
+func (a *fakeAgent) Token() string { return a.token }
+func (a *fakeAgent) Start(context.Context) error {
+	*a.calls = append(*a.calls, "start "+a.token)
+	if a.failStart {
+		return errors.New("boom")
+	}
+	a.running = true
+	return nil
+}
+func (a *fakeAgent) Stop(context.Context) error {
+	*a.calls = append(*a.calls, "stop "+a.token)
+	if a.failStop {
+		return errors.New("stuck")
+	}
+	a.running = false
+	return nil
+}
+func (a *fakeAgent) Status(context.Context) (resource.State, error) {
+	if a.running {
+		return resource.Running, nil
+	}
+	return resource.Stopped, nil
+}
+
+type fakeResolver struct {
+	agents map[string]*fakeAgent
+	calls  []string
+}
+
+func (f *fakeResolver) Resolve(_ context.Context, r config.Resource) (resource.Agent, error) {
+	a, ok := f.agents[r.Token]
+	if !ok {
+		a = &fakeAgent{token: r.Token, calls: &f.calls}
+		f.agents[r.Token] = a
+	}
+	return a, nil
+}
+
+func group(t *testing.T, line string) config.Group {
+	t.Helper()
+	gs, err := config.ParseHaresources("haresources", []byte(line+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gs[0]
+}
+
+func TestRunnerOrderAndRecord(t *testing.T) {
+	g := group(t, "hba web::a::b db httpd")
+	fr := &fakeResolver{agents: map[string]*fakeAgent{}}
+	held := &heldFile{path: filepath.Join(t.TempDir(), "held-groups")}
+	r := newRunner(slog.New(slog.DiscardHandler), []config.Group{g}, fr, held, nil)
+	ctx := context.Background()
+	if err := r.Acquire(ctx, g.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := held.list(); !slices.Equal(l, []string{"web::a::b db httpd"}) {
+		t.Errorf("held record = %q", l)
+	}
+	if err := r.Release(ctx, g.Key()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"start web::a::b", "start db", "start httpd", "stop httpd", "stop db", "stop web::a::b"}
+	if !slices.Equal(fr.calls, want) {
+		t.Errorf("calls = %q\nwant    %q", fr.calls, want)
+	}
+	if l, _ := held.list(); len(l) != 0 {
+		t.Errorf("held record after release = %q", l)
+	}
+}
+
+func TestRunnerStartFailureAndStopChecks(t *testing.T) {
+	g := group(t, "hba a b c")
+	fr := &fakeResolver{agents: map[string]*fakeAgent{}}
+	fr.agents["b"] = &fakeAgent{token: "b", failStart: true, calls: &fr.calls}
+	r := newRunner(slog.New(slog.DiscardHandler), []config.Group{g}, fr, &heldFile{path: filepath.Join(t.TempDir(), "h")}, nil)
+	if err := r.Acquire(context.Background(), "a"); err == nil || !strings.Contains(err.Error(), "resource b: start") {
+		t.Fatalf("acquire error = %v", err)
+	}
+	if slices.Contains(fr.calls, "start c") {
+		t.Errorf("resources after the failed one were started: %q", fr.calls)
+	}
+	// A stop that fails while status says stopped counts as stopped.
+	fr.agents["b"].failStop = true
+	if err := r.Release(context.Background(), "a"); err != nil {
+		t.Errorf("release with a non-LSB stop of a stopped resource: %v", err)
+	}
+	// A stop that fails while still running is an error.
+	fr.agents["c"].running = true
+	fr.agents["c"].failStop = true
+	if err := r.Release(context.Background(), "a"); err == nil {
+		t.Errorf("release succeeded although c is still running")
+	}
+}
+
+func TestCleanupReleasesLeftovers(t *testing.T) {
+	held := &heldFile{path: filepath.Join(t.TempDir(), "held-groups")}
+	if err := held.add("10.0.0.5/24/eth0 web::x"); err != nil {
+		t.Fatal(err)
+	}
+	fr := &fakeResolver{agents: map[string]*fakeAgent{}}
+	fr.agents["web::x"] = &fakeAgent{token: "web::x", running: true, calls: &fr.calls}
+	if err := cleanupHeld(context.Background(), slog.New(slog.DiscardHandler), held, fr); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fr.calls, []string{"stop web::x"}) {
+		t.Errorf("cleanup calls = %q (only running resources are stopped)", fr.calls)
+	}
+	if l, _ := held.list(); len(l) != 0 {
+		t.Errorf("record not cleared: %q", l)
+	}
+}
+
+func TestStatusText(t *testing.T) {
+	s := engine.Snapshot{LocalNode: "node1", Status: engine.StatusActive,
+		Nodes:  []engine.NodeInfo{{Name: "node1", Local: true, Status: engine.StatusActive}, {Name: "node2", Status: engine.StatusDead}},
+		Groups: []engine.GroupInfo{{Key: "a", State: engine.GroupRunning}, {Key: "b", State: engine.GroupStarting}}}
+	if got, want := statusText(s), "node1 active, 1/2 groups local (1 in transition), peer node2 dead"; got != want {
+		t.Errorf("status = %q, want %q", got, want)
+	}
+}
