@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,8 +29,10 @@ import (
 
 	"github.com/linuxha/heartbeat/internal/config"
 	"github.com/linuxha/heartbeat/internal/control"
+	"github.com/linuxha/heartbeat/internal/dbusapi"
 	"github.com/linuxha/heartbeat/internal/engine"
 	"github.com/linuxha/heartbeat/internal/media"
+	"github.com/linuxha/heartbeat/internal/ping"
 	"github.com/linuxha/heartbeat/internal/resource/resolve"
 	"github.com/linuxha/heartbeat/internal/resource/unit"
 	"github.com/linuxha/heartbeat/internal/version"
@@ -142,6 +145,11 @@ func (d *daemon) run(ctx context.Context) error {
 		AutoFailback: failback(cfg.AutoFailback),
 		Runner:       d.runner,
 	}
+	targets, pingNames, err := pingTargets(cfg)
+	if err != nil {
+		return err
+	}
+	ecfg.PingNodes, ecfg.Deadping = pingNames, cfg.Deadping
 	pets := d.watchdogs(cfg)
 	if len(pets) > 0 {
 		ecfg.Watchdog = d.watchdogInterval(cfg)
@@ -190,9 +198,28 @@ func (d *daemon) run(ctx context.Context) error {
 	log.Info("heartbeat starting", "node", cfg.LocalNode, "version", version.String(), "generation", gen)
 	go func() { engDone <- d.eng.Run(engCtx) }()
 	changes := make(chan struct{}, 1)
-	go d.watchEvents(svcCtx, changes)
+	busChanges := make(chan struct{}, 1)
+	go d.watchEvents(svcCtx, changes, busChanges)
+	busReady := make(chan struct{})
+	reloads := make(chan chan error)
+	go d.serveBus(svcCtx, cfg, busChanges, busReady, reloads)
+	if len(targets) > 0 {
+		prober := ping.New(targets, cfg.Keepalive, log)
+		go func() {
+			if err := prober.Run(svcCtx, func(r ping.Reply) { d.eng.PingReply(r.Node, r.At) }); err != nil {
+				log.Error("ping nodes cannot be probed", "err", err)
+			}
+		}()
+	}
 
-	// Ready once the media are bound and the engine answers with its state.
+	// Ready once the media are bound, the engine answers with its state and
+	// the bus name is owned (or the bus is absent: we run without it).
+	select {
+	case <-busReady:
+	case <-time.After(2 * time.Second):
+		log.Warn("not on the system bus yet; starting without it (it is retried)")
+	case <-ctx.Done():
+	}
 	if s, err := d.eng.Snapshot(ctx); err == nil {
 		d.notify.ready(statusText(s))
 	}
@@ -213,6 +240,8 @@ func (d *daemon) run(ctx context.Context) error {
 			return fmt.Errorf("engine stopped: %w", err)
 		case <-hup:
 			d.reload(ctx)
+		case reply := <-reloads:
+			reply <- d.reload(ctx)
 		case <-changes:
 			if s, err := d.eng.Snapshot(ctx); err == nil {
 				d.notify.status(statusText(s))
@@ -223,17 +252,77 @@ func (d *daemon) run(ctx context.Context) error {
 
 // watchEvents drains the engine's events and coalesces them into change
 // notifications (STATUS=, D-Bus).
-func (d *daemon) watchEvents(ctx context.Context, changes chan<- struct{}) {
+func (d *daemon) watchEvents(ctx context.Context, outs ...chan<- struct{}) {
 	for {
 		select {
 		case <-d.eng.Events():
-			select {
-			case changes <- struct{}{}:
-			default:
+			for _, c := range outs {
+				select {
+				case c <- struct{}{}:
+				default:
+				}
 			}
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// serveBus exports the cluster on the system bus (org.linuxha.Heartbeat1),
+// re-registering when the bus comes back.
+func (d *daemon) serveBus(ctx context.Context, cfg *config.Config, changes <-chan struct{}, ready chan<- struct{}, reloads chan chan error) {
+	groups := map[string][]string{}
+	for _, g := range cfg.Groups {
+		groups[g.Key()] = tokens(g)
+	}
+	var once sync.Once
+	err := dbusapi.Run(ctx, &busBackend{eng: d.eng, reloads: reloads}, changes, dbusapi.Options{
+		Logger: d.log,
+		Info: dbusapi.Info{
+			Version: version.String(), Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime,
+			Warntime: cfg.Warntime, Initdead: cfg.Initdead, AutoFailback: cfg.AutoFailback.String(),
+			Parameter: func(name string) (string, bool) {
+				if name == "hbversion" {
+					return version.String(), true
+				}
+				return d.cfg.Load().Parameter(name)
+			},
+		},
+		Groups: groups,
+		Ready: func() {
+			once.Do(func() { close(ready) })
+			d.log.Info("on the system bus", "name", "org.linuxha.Heartbeat1")
+		},
+	})
+	if err != nil {
+		d.log.Error("d-bus api stopped", "err", err)
+	}
+}
+
+type busBackend struct {
+	eng     *engine.Engine
+	reloads chan chan error
+}
+
+func (b *busBackend) Snapshot(ctx context.Context) (engine.Snapshot, error) {
+	return b.eng.Snapshot(ctx)
+}
+func (b *busBackend) Standby(ctx context.Context, w engine.Which) error { return b.eng.Standby(ctx, w) }
+func (b *busBackend) Takeover(ctx context.Context, w engine.Which) error {
+	return b.eng.Takeover(ctx, w)
+}
+func (b *busBackend) Reload(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case b.reloads <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -363,6 +452,52 @@ func CheckEnvironment(cfg *config.Config) []string {
 	return out
 }
 
+// pingTargets maps the ping, ping6 and ping_group lines to probe targets
+// and the ping node names the engine tracks: a ping address is its own node
+// (named by the address, as 3.0.6 does), a ping_group one node for all its
+// addresses.
+func pingTargets(cfg *config.Config) ([]ping.Target, []string, error) {
+	var targets []ping.Target
+	var names []string
+	var errs []error
+	resolveHost := func(h config.Host) (netip.Addr, error) {
+		if h.Addr.IsValid() {
+			return h.Addr, nil
+		}
+		addrs, err := net.LookupIP(h.Name)
+		if err != nil || len(addrs) == 0 {
+			return netip.Addr{}, fmt.Errorf("%s: ping node %q: cannot resolve: %w", cfg.Path, h.Name, err)
+		}
+		a, _ := netip.AddrFromSlice(addrs[0])
+		return a.Unmap(), nil
+	}
+	for _, pn := range cfg.PingNodes {
+		a, err := resolveHost(pn.Host)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		name := pn.Host.Name
+		if name == "" {
+			name = a.String()
+		}
+		names = append(names, name)
+		targets = append(targets, ping.Target{Node: name, Addr: a})
+	}
+	for _, pg := range cfg.PingGroups {
+		names = append(names, pg.Name)
+		for _, h := range pg.Hosts {
+			a, err := resolveHost(h)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			targets = append(targets, ping.Target{Node: pg.Name, Addr: a})
+		}
+	}
+	return targets, names, errors.Join(errs...)
+}
+
 // mediaSpecs maps the media of ha.cf to media specs, resolving host names.
 func mediaSpecs(in []config.Medium, path string) ([]media.Spec, error) {
 	var out []media.Spec
@@ -456,7 +591,11 @@ func (h *controlHandler) Status(ctx context.Context) (control.Status, error) {
 		st.Groups = append(st.Groups, control.Group{Key: g.Key, Preferred: g.Preferred, Owner: g.Owner, State: g.State.String(), Standby: g.Standby, Failed: g.Failed})
 	}
 	for _, n := range s.Nodes {
-		cn := control.Node{Name: n.Name, Type: "normal", Status: n.Status.String(), Local: n.Local, Generation: n.Generation, LastHeard: n.LastHeard}
+		typ := "normal"
+		if n.Ping {
+			typ = "ping"
+		}
+		cn := control.Node{Name: n.Name, Type: typ, Status: n.Status.String(), Local: n.Local, Generation: n.Generation, LastHeard: n.LastHeard}
 		for _, l := range n.Links {
 			cn.Links = append(cn.Links, control.Link{Name: l.Name, Status: l.Status.String(), LastHeard: l.LastHeard})
 		}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/linuxha/heartbeat/internal/config"
@@ -11,7 +12,7 @@ import (
 // reload re-reads the configuration (SIGHUP, systemctl reload). A broken
 // configuration is rejected and the running one kept; otherwise what can
 // change live is applied by difference: unchanged groups are not touched.
-func (d *daemon) reload(ctx context.Context) {
+func (d *daemon) reload(ctx context.Context) error {
 	d.notify.reloading()
 	defer func() {
 		if s, err := d.eng.Snapshot(ctx); err == nil {
@@ -30,7 +31,7 @@ func (d *daemon) reload(ctx context.Context) {
 			d.log.Error("reload rejected: configuration error", "err", e)
 		}
 		d.log.Error("reload rejected: the running configuration is kept")
-		return
+		return fmt.Errorf("configuration errors: %w", err)
 	}
 	if !slices.Equal(cfg.Nodes, old.Nodes) || cfg.LocalNode != old.LocalNode {
 		d.log.Warn("reload: the node list changed; restart heartbeat to apply it (kept the old list)")
@@ -61,7 +62,7 @@ func (d *daemon) reload(ctx context.Context) {
 	}
 	if err := d.eng.Reconfigure(ctx, rc); err != nil {
 		d.log.Error("reload rejected by the engine; the running configuration is kept", "err", err)
-		return
+		return err
 	}
 	d.runner.busy(ctx) // resolves the new groups' resources
 	d.orderAgainstUnits(ctx, orderingDropIn)
@@ -69,6 +70,7 @@ func (d *daemon) reload(ctx context.Context) {
 	cfg.Nodes, cfg.LocalNode, cfg.Media = old.Nodes, old.LocalNode, old.Media
 	d.cfg.Store(cfg)
 	d.log.Info("configuration reloaded", "groups", len(cfg.Groups), "keepalive", cfg.Keepalive, "deadtime", cfg.Deadtime)
+	return nil
 }
 
 func tokens(g config.Group) []string {

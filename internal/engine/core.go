@@ -51,6 +51,7 @@ type peer struct {
 	links      []linkState
 	lastAck    uint64 // last ackseq we sent for this peer
 	ackedUs    uint64 // highest ackseq the peer sent for our messages
+	pingCount  int    // ping nodes the peer reaches (-1: it does not say)
 	// retransmission requests for the current gap
 	gapFirst uint64
 	askAt    time.Time
@@ -90,6 +91,15 @@ type core struct {
 	groups    []*group
 	reportDue bool
 	saidBye   bool
+	pingNodes []*pingNode
+	weakSince time.Time // since when a live peer reaches more ping nodes
+	weakActed bool
+}
+
+type pingNode struct {
+	name   string
+	status NodeStatus // init, ping (reachable), dead
+	last   time.Time
 }
 
 func newCore(cfg Config, links []string) *core {
@@ -107,7 +117,7 @@ func newCore(cfg Config, links []string) *core {
 		if n == cfg.LocalNode {
 			continue
 		}
-		p := &peer{name: n, status: StatusInit, links: make([]linkState, len(links))}
+		p := &peer{name: n, status: StatusInit, links: make([]linkState, len(links)), pingCount: -1}
 		for i := range p.links {
 			p.links[i].status = LinkDead
 		}
@@ -115,6 +125,9 @@ func newCore(cfg Config, links []string) *core {
 		c.byName[n] = p
 	}
 	c.nodeList = nl.String()
+	for _, n := range cfg.PingNodes {
+		c.pingNodes = append(c.pingNodes, &pingNode{name: n, status: StatusInit})
+	}
 	for _, gc := range cfg.Groups {
 		c.groups = append(c.groups, &group{GroupConfig: gc, state: GroupStopped, failed: gc.Blocked})
 	}
@@ -155,6 +168,8 @@ func (c *core) tick(now time.Time) []action {
 	for _, p := range c.peers {
 		c.checkPeer(now, p)
 	}
+	c.checkPingNodes(now)
+	c.pingWeak(now)
 	c.retryStops(now)
 	c.afterGroupChange(now)
 	return c.out
@@ -227,6 +242,22 @@ func (c *core) nextWake() time.Time {
 	next := c.nextSend
 	if c.status == StatusUp && c.activeAt.Before(next) {
 		next = c.activeAt
+	}
+	for _, pn := range c.pingNodes {
+		if pn.status != StatusDead {
+			ref := pn.last
+			if ref.IsZero() {
+				ref = c.started
+			}
+			if t := ref.Add(c.cfg.Deadping); t.Before(next) {
+				next = t
+			}
+		}
+	}
+	if !c.weakSince.IsZero() {
+		if t := c.weakSince.Add(c.ipfailHold()); t.After(c.started) && t.Before(next) && !c.weakActed {
+			next = t
+		}
 	}
 	for _, p := range c.peers {
 		for i := range p.links {
@@ -350,6 +381,11 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 	case tStatus:
 		if st, ok := ParseNodeStatus(m.Get("st")); ok && st != StatusDead {
 			c.setStatus(now, p, st, "heartbeat")
+		}
+		if v, ok := m.Lookup(fPingCount); ok {
+			if n, err := strconv.Atoi(string(v)); err == nil && n != p.pingCount {
+				p.pingCount = n
+			}
 		}
 		if !c.asked && c.status != StatusInit {
 			c.asked = true
@@ -579,6 +615,9 @@ func (c *core) sendStatus(now time.Time) {
 	m.Add("st", c.status.String())
 	m.Add("dt", strconv.FormatInt(c.cfg.Deadtime.Milliseconds(), 16))
 	m.Add("protocol", "1")
+	if len(c.pingNodes) > 0 {
+		m.Add(fPingCount, strconv.Itoa(c.pingCount()))
+	}
 	c.send(now, m)
 }
 
@@ -634,6 +673,10 @@ func (c *core) snapshot() Snapshot {
 		for i, l := range p.links {
 			ni.Links = append(ni.Links, LinkInfo{Name: c.links[i], Status: l.status, LastHeard: l.lastHeard})
 		}
+		s.Nodes = append(s.Nodes, ni)
+	}
+	for _, pn := range c.pingNodes {
+		ni := NodeInfo{Name: pn.name, Ping: true, Status: pn.status, LastHeard: pn.last}
 		s.Nodes = append(s.Nodes, ni)
 	}
 	s.Groups = c.groupSnapshot()

@@ -31,6 +31,11 @@ type Config struct {
 	LoadAvg func() string
 	Logger  *slog.Logger
 
+	// PingNodes are the ping and ping_group pseudo-members (ipfail); a
+	// ping node is reachable while replies come within Deadping.
+	PingNodes []string
+	Deadping  time.Duration
+
 	// Groups are the haresources lines; Runner starts and stops them.
 	Groups       []GroupConfig
 	AutoFailback Failback
@@ -84,6 +89,7 @@ type Engine struct {
 	log     *slog.Logger
 	reqs    chan func(*core, time.Time)
 	results chan opResult
+	pings   chan pingReply
 	events  chan Event
 	lost    uint64
 	opCtx   context.Context
@@ -101,6 +107,9 @@ func New(cfg Config, media []Medium) (*Engine, error) {
 	cfg.Groups = slices.Clone(cfg.Groups)
 	for i := range cfg.Groups {
 		cfg.Groups[i].Preferred = strings.ToLower(cfg.Groups[i].Preferred)
+	}
+	if cfg.Deadping <= 0 {
+		cfg.Deadping = cfg.Deadtime
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Minute
@@ -131,6 +140,7 @@ func New(cfg Config, media []Medium) (*Engine, error) {
 		log:     log,
 		reqs:    make(chan func(*core, time.Time)),
 		results: make(chan opResult, 16),
+		pings:   make(chan pingReply, 64),
 		events:  make(chan Event, 1024),
 	}, nil
 }
@@ -184,6 +194,20 @@ func (e *Engine) request(ctx context.Context, f func(*core, time.Time) error) er
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+type pingReply struct {
+	node string
+	at   time.Time
+}
+
+// PingReply tells the engine that ping node answered at the given time. It
+// never blocks: under a flood, replies are dropped (the next one counts).
+func (e *Engine) PingReply(node string, at time.Time) {
+	select {
+	case e.pings <- pingReply{node, at}:
+	default:
 	}
 }
 
@@ -261,6 +285,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			req(c, time.Now())
 		case <-petC:
 			e.cfg.Pet()
+		case pr := <-e.pings:
+			e.exec(c.pingReply(time.Now(), pr))
 		}
 		timer.Reset(time.Until(c.nextWake()))
 	}

@@ -236,10 +236,12 @@ func (c *core) candidate(g *group) string {
 			order = append(order, n)
 		}
 	}
-	for _, ignoreStandby := range []bool{false, true} {
+	// First pass: respect standby and ipfail (nodes reaching fewer ping
+	// nodes); second pass: anybody who can run it.
+	for _, relaxed := range []bool{false, true} {
 		for _, n := range order {
 			if n == c.cfg.LocalNode {
-				if !g.failed && (ignoreStandby || !g.standby) {
+				if !g.failed && (relaxed || (!g.standby && !c.weakActed)) {
 					return n
 				}
 				continue
@@ -251,7 +253,7 @@ func (c *core) candidate(g *group) string {
 			if slices.Contains(p.groups.failed, g.Key) {
 				continue
 			}
-			if !ignoreStandby && slices.Contains(p.groups.standby, g.Key) {
+			if !relaxed && (slices.Contains(p.groups.standby, g.Key) || c.pingWeaker(p)) {
 				continue
 			}
 			return n
@@ -269,6 +271,7 @@ func (c *core) decide(now time.Time) {
 	if c.stopping {
 		return
 	}
+	weak := c.pingWeak(now)
 	for _, g := range c.groups {
 		if g.busy {
 			continue
@@ -295,6 +298,12 @@ func (c *core) decide(now time.Time) {
 				continue
 			}
 			g.announced = false
+			if weak {
+				if cand := c.candidateExcept(g, c.cfg.LocalNode); cand != "" {
+					c.release(now, g, "ipfail: "+cand+" reaches more ping nodes")
+				}
+				continue
+			}
 			if g.standby {
 				if cand := c.candidateExcept(g, c.cfg.LocalNode); cand != "" {
 					c.release(now, g, "standby")
@@ -303,7 +312,7 @@ func (c *core) decide(now time.Time) {
 			}
 			if c.cfg.AutoFailback != FailbackOff && g.Preferred != c.cfg.LocalNode {
 				if p := c.byName[g.Preferred]; p != nil && c.alive(p) && p.groups.reported &&
-					p.status == StatusActive && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.failed, g.Key) {
+					p.status == StatusActive && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.failed, g.Key) && !c.pingWeaker(p) {
 					c.release(now, g, "auto_failback to "+g.Preferred)
 				}
 			}
@@ -327,7 +336,7 @@ func (c *core) candidateExcept(g *group, node string) string {
 			continue
 		}
 		p := c.byName[n]
-		if p != nil && c.alive(p) && p.groups.reported && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.failed, g.Key) {
+		if p != nil && c.alive(p) && p.groups.reported && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.failed, g.Key) && !c.pingWeaker(p) {
 			return n
 		}
 	}

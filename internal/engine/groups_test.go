@@ -108,17 +108,19 @@ func (l *lab) requireOwner(t *testing.T, g, want string) {
 	got := l.world.owners(g)
 	if len(got) != 1 || got[0] != want {
 		l.world.mu.Lock()
-		t.Fatalf("group %s held by %v, want only %s\nlog:\n%v", g, got, want, l.world.log)
+		log := slices.Clone(l.world.log)
 		l.world.mu.Unlock()
+		t.Fatalf("group %s held by %v, want only %s\nlog:\n%v", g, got, want, log)
 	}
 }
 
 func (l *lab) requireNoOverlap(t *testing.T) {
 	t.Helper()
 	l.world.mu.Lock()
-	defer l.world.mu.Unlock()
-	if len(l.world.overlaps) > 0 {
-		t.Fatalf("two owners at once: %v", l.world.overlaps)
+	overlaps := slices.Clone(l.world.overlaps)
+	l.world.mu.Unlock()
+	if len(overlaps) > 0 {
+		t.Fatalf("two owners at once: %v", overlaps)
 	}
 }
 
@@ -481,5 +483,82 @@ func TestWatchdogPetFromLoop(t *testing.T) {
 		}
 		cancel()
 		<-done
+	})
+}
+
+// pinger answers the lab's ping node for the nodes whose path is up.
+type pinger struct {
+	mu      sync.Mutex
+	reaches map[string]bool
+}
+
+func (p *pinger) set(node string, ok bool) {
+	p.mu.Lock()
+	p.reaches[node] = ok
+	p.mu.Unlock()
+}
+
+func (p *pinger) run(ctx context.Context, l *lab, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		for node, ok := range p.reaches {
+			if !ok {
+				continue
+			}
+			l.mu.Lock()
+			ln := l.nodes[node]
+			l.mu.Unlock()
+			if ln != nil {
+				ln.eng.PingReply(l.pingNode, time.Now())
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+func TestIpfailMovesGroupsToBetterConnectedNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.pingNode = "10.0.0.254"
+		pg := &pinger{reaches: map[string]bool{"hba": true, "hbb": true}}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go pg.run(ctx, l, l.timers.keepalive)
+		l.start("hba")
+		l.start("hbb")
+		advance(2 * time.Second)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hbb")
+
+		// Equal loss of the ping node changes nothing.
+		pg.set("hba", false)
+		pg.set("hbb", false)
+		advance(3 * time.Second)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hbb")
+
+		// hbb reaches it again, hba does not: hba's groups go to hbb.
+		pg.set("hbb", true)
+		advance(2 * time.Second)
+		l.requireOwner(t, gA, "hbb")
+		l.requireOwner(t, gB, "hbb")
+		if n, _ := l.snapshot("hba").Node("10.0.0.254"); n.Status != engine.StatusDead || !n.Ping {
+			t.Errorf("hba sees its ping node as %v (ping node %v), want dead", n.Status, n.Ping)
+		}
+
+		// hba's path comes back: counts equal, auto_failback brings gA home.
+		pg.set("hba", true)
+		advance(2 * time.Second)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hbb")
+		l.requireNoOverlap(t)
+		cancel()
 	})
 }

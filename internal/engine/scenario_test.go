@@ -38,6 +38,7 @@ type lab struct {
 	groups   []engine.GroupConfig
 	failback engine.Failback
 	world    *world
+	pingNode string // a ping node every engine knows (ipfail)
 
 	mu      sync.Mutex
 	nodes   map[string]*labNode
@@ -85,7 +86,7 @@ func (l *lab) start(name string) {
 		Keys: l.keys, UUID: uuid, Generation: 0x6b070000 + l.gen[name],
 		LoadAvg: func() string { return "0.10 0.20 0.30 1/100 42" },
 		Groups:  l.groups, AutoFailback: l.failback, Runner: l.world.runner(name),
-		StopTimeout: time.Minute,
+		StopTimeout: time.Minute, PingNodes: l.pingNodes(), Deadping: l.timers.deadtime,
 	}, media)
 	if err != nil {
 		l.t.Fatal(err)
@@ -598,4 +599,11 @@ func TestDuplicationAndReorderingHarmless(t *testing.T) {
 			t.Errorf("declared dead %v after last heartbeat at 20ms/80ms", s)
 		}
 	})
+}
+
+func (l *lab) pingNodes() []string {
+	if l.pingNode == "" {
+		return nil
+	}
+	return []string{l.pingNode}
 }

@@ -68,6 +68,7 @@ func (s LinkStatus) String() string {
 type NodeInfo struct {
 	Name       string
 	Local      bool
+	Ping       bool // a ping node (ha.cf ping / ping_group)
 	Status     NodeStatus
 	Generation uint64
 	LastSeq    uint64

@@ -1,4 +1,8 @@
-// Package hbctl is the command-line client of the heartbeat daemon.
+// Package hbctl is the command-line client of the heartbeat daemon: hbctl
+// itself (a client of the org.linuxha.Heartbeat1 D-Bus API, with a fallback
+// to the daemon's control socket) and, as one multi-call binary, the
+// classic tools cl_status, hb_standby and hb_takeover of Heartbeat 3.0.6,
+// printing exactly what 3.0.6 prints.
 package hbctl
 
 import (
@@ -8,6 +12,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,12 +23,13 @@ import (
 	"github.com/linuxha/heartbeat/internal/control"
 )
 
-// Exit codes.
+// Exit codes of hbctl.
 const (
-	ExitOK       = 0
-	ExitFailure  = 1
-	ExitUsage    = 2
-	ExitNoDaemon = 3 // the daemon is not running
+	ExitOK           = 0
+	ExitFailure      = 1
+	ExitUsage        = 2
+	ExitNoDaemon     = 3 // the daemon is not running or not on the bus
+	ExitAccessDenied = 4
 )
 
 type exitError struct {
@@ -35,133 +43,376 @@ func (e *exitError) Unwrap() error { return e.err }
 // ExitCode maps an error of Run to the process exit code.
 func ExitCode(err error) int {
 	var ee *exitError
-	if errors.As(err, &ee) {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
 		return ee.code
+	case errors.Is(err, ErrAccessDenied):
+		return ExitAccessDenied
+	case errors.Is(err, ErrNotRunning):
+		return ExitNoDaemon
 	}
-	if err != nil {
-		return ExitFailure
-	}
-	return ExitOK
+	return ExitFailure
 }
 
-const usage = `usage: hbctl [--socket PATH] [--json] COMMAND
+// Env is what a run of the binary gets from its process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// Dial connects to the daemon at a bus address ("" = the system bus);
+	// nil means DialBus.
+	Dial func(ctx context.Context, busAddress string) (Source, error)
+	// ControlSocket is the daemon's control socket; "" = control.DefaultPath.
+	ControlSocket string
+	Now           func() time.Time // nil = time.Now
+	Hostname      string           // for cl_status messages; "" = os.Hostname
+	PID           int              // for cl_status messages; 0 = os.Getpid
+}
+
+func (e *Env) defaults() {
+	if e.Dial == nil {
+		e.Dial = DialBus
+	}
+	if e.ControlSocket == "" {
+		e.ControlSocket = control.DefaultPath
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Hostname == "" {
+		h, _ := os.Hostname()
+		e.Hostname, _, _ = strings.Cut(h, ".")
+	}
+	if e.PID == 0 {
+		e.PID = os.Getpid()
+	}
+}
+
+func progName(argv0 string) string { return filepath.Base(argv0) }
+
+// Main runs the binary with argv (argv[0] selects hbctl, cl_status,
+// hb_standby or hb_takeover) and returns the exit code.
+func Main(ctx context.Context, argv []string, env Env) int {
+	env.defaults()
+	if len(argv) == 0 {
+		argv = []string{"hbctl"}
+	}
+	addr := os.Getenv("DBUS_SYSTEM_BUS_ADDRESS")
+	dial := func(ctx context.Context) (Source, error) { return env.Dial(ctx, addr) }
+	switch progName(argv[0]) {
+	case "cl_status":
+		c := &clStatus{out: env.Stdout, errw: env.Stderr, host: env.Hostname, pid: env.PID, now: env.Now}
+		return clStatusCommand(ctx, argv, c, dial)
+	case "hb_standby":
+		return hbStandbyCommand(ctx, argv, env.Stdout, env.Stderr, env.Now, false, dial)
+	case "hb_takeover":
+		return hbStandbyCommand(ctx, argv, env.Stdout, env.Stderr, env.Now, true, dial)
+	}
+	err := Run(ctx, argv[1:], env)
+	if err != nil && !errors.Is(err, errQuiet) {
+		fmt.Fprintf(env.Stderr, "hbctl: %v\n", err)
+	}
+	return ExitCode(err)
+}
+
+// errQuiet marks errors already reported.
+var errQuiet = errors.New("reported")
+
+const usage = `usage: hbctl [options] COMMAND [ARGS]
 
 commands:
-  status         nodes, links and their state
-  nodes          the nodes and their status
-  groups         the resource groups and who holds them
-  standby [all|local|foreign]   give groups away to another node
-  takeover [all|local|foreign]  pull groups to this node
-  check-config   check /etc/ha.d (--config-dir DIR, --node-name NAME)
+  status                 local node, nodes with links, groups, transitions
+  nodes                  the nodes, their status and links
+  groups                 the resource groups and who holds them
+  standby [all|local|foreign|failback]   give groups away to another node
+  takeover [all|local|foreign|failback]  pull groups to this node
+  reload                 make the daemon re-read its configuration
+  check-config           check the configuration (--config-dir, --node-name)
+  watch                  print every change the daemon announces
+  completion bash|zsh    print a shell completion script
+
+options:
+  --json                 print JSON (schema in "hbctl help json")
+  --bus-address ADDR     D-Bus address (default: $DBUS_SYSTEM_BUS_ADDRESS or the system bus)
+  --socket PATH          control socket, used when the daemon is not on the bus
+  --config-dir DIR       configuration directory for check-config (/etc/ha.d)
+  --node-name NAME       node name for check-config (default: uname -n)
+
+exit codes: 0 ok, 1 failure, 2 usage, 3 daemon not running, 4 access denied
 `
 
-// Run runs one hbctl command.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+const jsonHelp = `hbctl --json output (fields are never renamed; new ones may be added):
+
+status:   {"node","state","generation","version","keepalive","deadtime",
+           "warntime","initdead","auto_failback","resource_state","source",
+           "nodes":[{"name","type","status","local","generation","last_heard",
+                     "links":[{"name","status","last_heard"}]}],
+           "groups":[{"key","preferred","owner","state","standby","failed","resources"}],
+           "counters":{...}}
+nodes:    {"nodes":[...as in status]}
+groups:   {"groups":[...as in status]}
+standby, takeover, reload:
+          {"ok":true} or {"ok":false,"error":"...","error_name":"..."}
+watch:    one object per line: {"time","signal","path","interface","changed","objects","owner"}
+`
+
+type flags struct {
+	json       bool
+	busAddress string
+	socket     string
+	configDir  string
+	nodeName   string
+}
+
+// Run runs one hbctl command (args without the program name).
+func Run(ctx context.Context, args []string, env Env) error {
+	env.defaults()
+	var f flags
 	fs := flag.NewFlagSet("hbctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	socket := fs.String("socket", control.DefaultPath, "control socket of the daemon")
-	asJSON := fs.Bool("json", false, "print JSON")
-	configDir := fs.String("config-dir", "/etc/ha.d", "configuration directory (check-config)")
-	nodeName := fs.String("node-name", "", "node name (check-config; default uname -n)")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{ExitUsage, err}
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() { fmt.Fprint(env.Stderr, usage) }
+	fs.BoolVar(&f.json, "json", false, "print JSON")
+	fs.StringVar(&f.busAddress, "bus-address", os.Getenv("DBUS_SYSTEM_BUS_ADDRESS"), "D-Bus address")
+	fs.StringVar(&f.socket, "socket", env.ControlSocket, "control socket of the daemon")
+	fs.StringVar(&f.configDir, "config-dir", "/etc/ha.d", "configuration directory (check-config)")
+	fs.StringVar(&f.nodeName, "node-name", "", "node name (check-config; default uname -n)")
+	// Flags may come before and after the command.
+	var pos []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return &exitError{ExitUsage, errQuiet}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	if fs.NArg() == 0 {
+	if len(pos) == 0 {
 		fs.Usage()
 		return &exitError{ExitUsage, errors.New("no command")}
 	}
-	// Flags may also follow the command.
-	cmd := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return &exitError{ExitUsage, err}
+	cmd, cargs := pos[0], pos[1:]
+	maxArgs := map[string]int{"standby": 1, "takeover": 1, "completion": 1, "help": 1}[cmd]
+	if len(cargs) > maxArgs {
+		return &exitError{ExitUsage, fmt.Errorf("%s: too many arguments", cmd)}
 	}
+	dial := func(ctx context.Context) (Source, error) { return env.Dial(ctx, f.busAddress) }
 	switch cmd {
-	case "standby", "takeover":
-		which := "all"
-		if fs.NArg() > 0 {
-			which = fs.Arg(0)
-		}
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if _, err := control.Query(ctx, *socket, control.Request{Op: cmd, Arg: which}); err != nil {
-			if strings.Contains(err.Error(), "connect to heartbeat") {
-				return &exitError{ExitNoDaemon, err}
-			}
-			return err
-		}
-		return nil
 	case "status", "nodes", "groups":
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		resp, err := control.Query(ctx, *socket, control.Request{Op: "status"})
-		if err != nil {
-			return &exitError{ExitNoDaemon, err}
+		return show(ctx, cmd, f, env, dial)
+	case "standby", "takeover", "reload":
+		which := "all"
+		if len(cargs) == 1 {
+			which = cargs[0]
 		}
-		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(resp.Status)
-		}
-		switch cmd {
-		case "groups":
-			printGroups(stdout, resp.Status)
-		case "nodes":
-			printStatus(stdout, resp.Status, false)
-		default:
-			printStatus(stdout, resp.Status, true)
-			if len(resp.Status.Groups) > 0 {
-				fmt.Fprintln(stdout)
-				printGroups(stdout, resp.Status)
-			}
-		}
-		return nil
+		return act(ctx, cmd, which, f, env, dial)
+	case "watch":
+		return watch(ctx, f, env, dial)
 	case "check-config":
-		if code := config.CheckConfig(stdout, *configDir, config.Options{NodeName: *nodeName}); code != 0 {
+		if code := config.CheckConfig(env.Stdout, f.configDir, config.Options{NodeName: f.nodeName}); code != 0 {
 			return &exitError{code, errors.New("configuration has errors")}
 		}
 		return nil
+	case "completion":
+		if len(cargs) != 1 {
+			return &exitError{ExitUsage, errors.New("completion: want bash or zsh")}
+		}
+		return completion(env.Stdout, cargs[0])
 	case "help":
-		fmt.Fprint(stdout, usage)
+		if len(cargs) == 1 && cargs[0] == "json" {
+			fmt.Fprint(env.Stdout, jsonHelp)
+			return nil
+		}
+		fmt.Fprint(env.Stdout, usage)
 		return nil
 	}
 	fs.Usage()
 	return &exitError{ExitUsage, fmt.Errorf("unknown command %q", cmd)}
 }
 
-func printStatus(w io.Writer, s *control.Status, full bool) {
-	if full {
-		fmt.Fprintf(w, "node %s: %s (generation %d, heartbeat %s)\n", s.Node, s.State, s.Generation, s.Version)
-		fmt.Fprintf(w, "timers: keepalive %s, deadtime %s\n\n", s.Keepalive, s.Deadtime)
+// fetch reads the cluster from the bus; when the daemon is not on the bus
+// but its control socket answers, from the socket. Counters come from the
+// socket when it answers.
+func fetch(ctx context.Context, f flags, dial func(context.Context) (Source, error)) (*Cluster, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	src, err := dial(ctx)
+	if err == nil {
+		defer src.Close()
+		var cl *Cluster
+		cl, err = src.Cluster(ctx)
+		if err == nil {
+			if st, qerr := queryControl(ctx, f.socket); qerr == nil {
+				cl.Counters = st.Counters
+			}
+			return cl, nil
+		}
 	}
+	if !errors.Is(err, ErrNotRunning) {
+		return nil, err
+	}
+	st, qerr := queryControl(ctx, f.socket)
+	if qerr != nil {
+		return nil, err
+	}
+	return fromControl(st), nil
+}
+
+func queryControl(ctx context.Context, socket string) (*control.Status, error) {
+	if _, err := os.Stat(socket); err != nil {
+		return nil, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := control.Query(qctx, socket, control.Request{Op: "status"})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status == nil {
+		return nil, errors.New("control socket: empty answer")
+	}
+	return resp.Status, nil
+}
+
+func show(ctx context.Context, cmd string, f flags, env Env, dial func(context.Context) (Source, error)) error {
+	cl, err := fetch(ctx, f, dial)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		switch cmd {
+		case "nodes":
+			return enc.Encode(map[string]any{"nodes": cl.nodesJSON()})
+		case "groups":
+			return enc.Encode(map[string]any{"groups": cl.groupsJSON()})
+		}
+		return enc.Encode(cl.json())
+	}
+	switch cmd {
+	case "nodes":
+		printNodes(env.Stdout, cl)
+	case "groups":
+		printGroups(env.Stdout, cl)
+	default:
+		printStatus(env.Stdout, cl)
+	}
+	return nil
+}
+
+func act(ctx context.Context, cmd, which string, f flags, env Env, dial func(context.Context) (Source, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := func() error {
+		src, err := dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		switch cmd {
+		case "standby":
+			return src.Standby(ctx, which)
+		case "takeover":
+			return src.Takeover(ctx, which)
+		}
+		return src.Reload(ctx)
+	}()
+	if f.json {
+		res := map[string]any{"ok": err == nil}
+		if err != nil {
+			res["error"] = err.Error()
+			var re *RemoteError
+			if errors.As(err, &re) {
+				res["error_name"] = re.Name
+			}
+		}
+		json.NewEncoder(env.Stdout).Encode(res)
+	}
+	if err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) && re.Name == "org.linuxha.Heartbeat1.Error.InvalidArgument" {
+			return &exitError{ExitUsage, fmt.Errorf("%s: %w", cmd, err)}
+		}
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	return nil
+}
+
+func lastHeard(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05.000")
+}
+
+// printStatus prints the overview of "hbctl status".
+func printStatus(w io.Writer, cl *Cluster) {
+	fmt.Fprintf(w, "node %s: %s (generation %d, heartbeat %s)\n", cl.LocalNode, cl.State, cl.Generation, cl.Version)
+	if cl.ResourceState != "" {
+		fmt.Fprintf(w, "resources held: %s\n", cl.ResourceState)
+	}
+	timers := fmt.Sprintf("timers: keepalive %s, deadtime %s", cl.Keepalive, cl.Deadtime)
+	if cl.Warntime != 0 {
+		timers += fmt.Sprintf(", warntime %s", cl.Warntime)
+	}
+	if cl.Initdead != 0 {
+		timers += fmt.Sprintf(", initdead %s", cl.Initdead)
+	}
+	if cl.AutoFailback != "" {
+		timers += ", auto_failback " + cl.AutoFailback
+	}
+	fmt.Fprintln(w, timers)
+	fmt.Fprintln(w)
+	printNodes(w, cl)
+	if len(cl.Groups) > 0 {
+		fmt.Fprintln(w)
+		printGroups(w, cl)
+	}
+	var moving []string
+	for _, g := range cl.Groups {
+		if g.State == "starting" || g.State == "stopping" {
+			moving = append(moving, fmt.Sprintf("%s %s", g.Key, g.State))
+		}
+	}
+	if len(moving) > 0 {
+		fmt.Fprintf(w, "\nin transition: %s\n", strings.Join(moving, ", "))
+	}
+	if len(cl.Counters) > 0 {
+		c := cl.Counters
+		fmt.Fprintf(w, "\npackets: %d received, %d malformed, %d bad signature, %d unknown node, %d duplicate/replayed\n",
+			c["received"], c["malformed"], c["bad_auth"], c["unknown_node"], c["duplicate"]+c["replayed"])
+	}
+}
+
+func printNodes(w io.Writer, cl *Cluster) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tTYPE\tSTATUS\tLINKS\tLAST HEARD")
-	for _, n := range s.Nodes {
+	for _, n := range cl.Nodes {
 		var links []string
 		for _, l := range n.Links {
 			links = append(links, l.Name+" "+l.Status)
+		}
+		if len(links) == 0 {
+			links = []string{"-"}
 		}
 		name := n.Name
 		if n.Local {
 			name += " (local)"
 		}
-		last := "-"
-		if !n.LastHeard.IsZero() {
-			last = n.LastHeard.Format("15:04:05.000")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, n.Type, n.Status, strings.Join(links, ", "), last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, n.Type, n.Status, strings.Join(links, ", "), lastHeard(n.LastHeard))
 	}
 	tw.Flush()
-	if full && len(s.Counters) > 0 {
-		fmt.Fprintf(w, "\npackets: %d received, %d malformed, %d bad signature, %d unknown node, %d duplicate/replayed\n",
-			s.Counters["received"], s.Counters["malformed"], s.Counters["bad_auth"], s.Counters["unknown_node"], s.Counters["duplicate"]+s.Counters["replayed"])
-	}
 }
 
-func printGroups(w io.Writer, s *control.Status) {
+func printGroups(w io.Writer, cl *Cluster) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tPREFERRED\tOWNER\tLOCAL STATE")
-	for _, g := range s.Groups {
+	fmt.Fprintln(tw, "GROUP\tPREFERRED\tOWNER\tLOCAL STATE\tRESOURCES")
+	for _, g := range cl.Groups {
 		owner := g.Owner
 		if owner == "" {
 			owner = "-"
@@ -173,7 +424,58 @@ func printGroups(w io.Writer, s *control.Status) {
 		if g.Failed {
 			state += " (failed here)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Key, g.Preferred, owner, state)
+		res := strings.Join(g.Resources, " ")
+		if res == "" {
+			res = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.Key, g.Preferred, owner, state, res)
 	}
 	tw.Flush()
+}
+
+// watch prints every change until ctx is done.
+func watch(ctx context.Context, f flags, env Env, dial func(context.Context) (Source, error)) error {
+	src, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	enc := json.NewEncoder(env.Stdout)
+	return src.Watch(ctx, func(c Change) {
+		if f.json {
+			enc.Encode(c)
+			return
+		}
+		fmt.Fprintln(env.Stdout, formatChange(c))
+	})
+}
+
+// formatChange renders a change as one line.
+func formatChange(c Change) string {
+	ts := c.Time.Format(time.RFC3339Nano)
+	obj := strings.TrimPrefix(strings.TrimPrefix(c.Path, "/org/linuxha/Heartbeat1"), "/")
+	if obj == "" {
+		obj = "manager"
+	}
+	switch c.Signal {
+	case "InterfacesAdded":
+		return fmt.Sprintf("%s added %s", ts, obj)
+	case "InterfacesRemoved":
+		return fmt.Sprintf("%s removed %s", ts, obj)
+	case "NameOwnerChanged":
+		if c.Owner == "" {
+			return fmt.Sprintf("%s daemon left the bus", ts)
+		}
+		return fmt.Sprintf("%s daemon on the bus", ts)
+	}
+	keys := make([]string, 0, len(c.Changed))
+	for k := range c.Changed {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := []string{ts, obj}
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, c.Changed[k]))
+	}
+	return strings.Join(parts, " ")
 }

@@ -1,0 +1,87 @@
+package dbusapi
+
+import (
+	"testing"
+
+	"github.com/linuxha/heartbeat/internal/engine"
+)
+
+func TestEscapeLabel(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", "_"},
+		{"hba", "hba"},
+		{"hbA", "hbA"},
+		{"hb-b", "hb_2db"},
+		{"10.0.0.10", "10_2e0_2e0_2e10"},
+		{"IPaddr::10.0.0.1/24", "IPaddr_3a_3a10_2e0_2e0_2e1_2f24"},
+		{"a_b", "a_5fb"},
+		{"\xff", "_ff"},
+	} {
+		if got := EscapeLabel(tc.in); got != tc.want {
+			t.Errorf("EscapeLabel(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if back, ok := UnescapeLabel(tc.want); !ok || back != tc.in {
+			t.Errorf("UnescapeLabel(%q) = %q, %v, want %q", tc.want, back, ok, tc.in)
+		}
+	}
+	for _, bad := range []string{"a_", "a_2", "a_zz"} {
+		if _, ok := UnescapeLabel(bad); ok {
+			t.Errorf("UnescapeLabel(%q) accepted", bad)
+		}
+	}
+}
+
+func TestResourceState(t *testing.T) {
+	g := func(pref string, st engine.GroupState) engine.GroupInfo {
+		return engine.GroupInfo{Key: pref + st.String(), Preferred: pref, State: st}
+	}
+	run, stop := engine.GroupRunning, engine.GroupStopped
+	for _, tc := range []struct {
+		name   string
+		groups []engine.GroupInfo
+		want   string
+	}{
+		{"no groups", nil, "none"},
+		{"own group held, no foreign", []engine.GroupInfo{g("hba", run)}, "all"},
+		{"own group released", []engine.GroupInfo{g("hba", stop)}, "none"},
+		{"peer's group taken over, none of ours", []engine.GroupInfo{g("hbb", run)}, "all"},
+		{"peer's group not held, none of ours", []engine.GroupInfo{g("hbb", stop)}, "none"},
+		{"own held, peer's not", []engine.GroupInfo{g("hba", run), g("hbb", stop)}, "local"},
+		{"peer's held, own not", []engine.GroupInfo{g("hba", stop), g("hbb", run)}, "foreign"},
+		{"both held", []engine.GroupInfo{g("hba", run), g("hbb", run)}, "all"},
+		{"one of two own groups held", []engine.GroupInfo{g("hba", run), g("hba", stop)}, "none"},
+		{"starting", []engine.GroupInfo{g("hba", engine.GroupStarting), g("hbb", run)}, "transition"},
+		{"stopping", []engine.GroupInfo{g("hbb", engine.GroupStopping)}, "transition"},
+		{"failed here", []engine.GroupInfo{g("hba", engine.GroupFailed)}, "none"},
+		{"preferred name in another case", []engine.GroupInfo{g("HBA", run), g("hbb", stop)}, "local"},
+	} {
+		s := engine.Snapshot{LocalNode: "hba", Groups: tc.groups}
+		if got := ResourceState(s); got != tc.want {
+			t.Errorf("%s: ResourceState = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestParameterFallback(t *testing.T) {
+	info := Info{Keepalive: 1500 * 1e6, Deadtime: 3e9, AutoFailback: "off",
+		Parameter: func(n string) (string, bool) { return "from-config", n == "keepalive" }}
+	for _, tc := range []struct {
+		name, want string
+		ok         bool
+	}{
+		{"keepalive", "from-config", true},
+		{"deadtime", "3", true},
+		{"auto_failback", "off", true},
+		{"warntime", "", false},
+		{"stonith", "", false},
+	} {
+		got, ok := parameter(info, tc.name)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parameter(%q) = %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	info.Parameter = nil
+	if got, _ := parameter(info, "keepalive"); got != "1.5" {
+		t.Errorf("keepalive without Parameter = %q, want 1.5", got)
+	}
+}
