@@ -61,6 +61,8 @@ fuzz: ## run every fuzz target for FUZZTIME each
 bench: ## micro benchmarks of the heartbeat path
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
+-include packaging/deb.mk
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf $(BIN)
