@@ -85,7 +85,6 @@ type core struct {
 	stopping  bool
 	nextSend  time.Time
 	out       []action
-	buf       []byte
 	msg       wire.Message
 	firstWait time.Duration
 	groups    []*group
