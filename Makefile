@@ -20,6 +20,10 @@ build: ## build bin/heartbeat and bin/hbctl (static)
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/heartbeat ./cmd/heartbeat
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/hbctl ./cmd/hbctl
 
+.PHONY: demo
+demo: ## a local two-node cluster that fails over, with a live view (root)
+	./scripts/demo
+
 .PHONY: test
 test: ## tier 1: unit, golden and scenario tests (no root needed)
 	$(GO) test -count=1 ./...

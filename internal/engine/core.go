@@ -68,31 +68,37 @@ type histEntry struct {
 // core is the pure membership state machine. Methods take the current time
 // and an input and append actions to out; they do no I/O.
 type core struct {
-	cfg       Config
-	links     []string
-	status    NodeStatus
-	seq       uint64
-	started   time.Time
-	activeAt  time.Time // when we go active at the latest
-	peers     []*peer
-	byName    map[string]*peer
-	hist      [histSize]histEntry
-	stats     Stats
-	loadavg   string
-	ttl       string
-	nodeList  string
-	asked     bool // reqnodes sent
-	stopping  bool
-	nextSend  time.Time
-	out       []action
-	msg       wire.Message
-	firstWait time.Duration
-	groups    []*group
-	reportDue bool
-	saidBye   bool
-	pingNodes []*pingNode
-	weakSince time.Time // since when a live peer reaches more ping nodes
-	weakActed bool
+	cfg          Config
+	links        []string
+	status       NodeStatus
+	seq          uint64
+	started      time.Time
+	activeAt     time.Time // when we go active at the latest
+	peers        []*peer
+	byName       map[string]*peer
+	hist         [histSize]histEntry
+	stats        Stats
+	loadavg      string
+	ttl          string
+	nodeList     string
+	asked        bool // reqnodes sent
+	stopping     bool
+	nextSend     time.Time
+	out          []action
+	msg          wire.Message
+	firstWait    time.Duration
+	groups       []*group
+	reportDue    bool
+	saidBye      bool
+	pingNodes    []*pingNode
+	askedReports time.Time // last `starting` sent for missing reports
+	weakSince    time.Time // since when a live peer reaches more ping nodes
+	weakActed    bool
+	// 3.0.6 resource protocol (legacy.go)
+	discovered bool      // we have known every live peer's holdings once
+	xchg       *exchange // hb_standby exchange with a 3.0.6 peer in flight
+	xRetryAt   time.Time // no automatic standby before
+	sentStable bool      // isstable of our last report
 }
 
 type pingNode struct {
@@ -169,7 +175,9 @@ func (c *core) tick(now time.Time) []action {
 	}
 	c.checkPingNodes(now)
 	c.pingWeak(now)
+	c.askMissingReports(now)
 	c.retryStops(now)
+	c.xchgTimers(now)
 	c.afterGroupChange(now)
 	return c.out
 }
@@ -226,6 +234,9 @@ func (c *core) setStatus(now time.Time, p *peer, st NodeStatus, reason string) {
 	old := p.status
 	p.status = st
 	c.emit(NodeEvent{At: now, Node: p.name, Old: old, New: st, Reason: reason, LastHeard: p.lastHeard})
+	if st == StatusDead && old != StatusDead && p.heard && len(c.groups) > 0 {
+		c.sendStonith(now, p, len(p.groups.held) > 0 || !p.groups.reported)
+	}
 	if st == StatusDead || old == StatusDead {
 		// Its claims die with it; when it comes back they are stale until
 		// it reports again, and it needs to hear ours.
@@ -405,7 +416,7 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 		p.left = true
 		p.gapFirst, p.askAt, p.tries = 0, time.Time{}, 0
 		c.setStatus(now, p, StatusDead, "shutdown")
-	case tStarting, tResource, tTakeover:
+	case tStarting, tResource, tTakeover, tAskResources:
 		c.groupMessage(now, p, t, seq, func(name string) (string, bool) {
 			v, ok := m.Lookup(name)
 			return string(v), ok
@@ -567,6 +578,9 @@ func (c *core) control(now time.Time, p *peer, t string, m *wire.Message) {
 func (c *core) stop(now time.Time) []action {
 	c.out = c.out[:0]
 	c.stopping = true
+	if c.xchg != nil && c.xchg.phase != xWork {
+		c.xchg = nil
+	}
 	c.releaseAllForStop(now)
 	if c.allReleased() {
 		c.bye(now)

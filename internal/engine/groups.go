@@ -124,6 +124,8 @@ type group struct {
 	announced bool // re-announced for the current conflict
 	reason    string
 	removed   bool // gone from haresources: dropped once released
+	giving    bool // being handed to a 3.0.6 peer by a standby exchange
+	failback  bool // taken from a dead/stopped preferred node: give it back when it returns
 }
 
 func (g *group) held() bool {
@@ -176,6 +178,11 @@ type peerGroups struct {
 	held     []string
 	standby  []string
 	failed   []string
+	// 3.0.6 protocol state (legacy.go)
+	legacy       bool // its reports carry no grp_* fields: Heartbeat 3.0.6
+	startingOnly bool // it said "starting" and has not reported yet
+	unstable     bool // its last report said isstable=0
+	bitL, bitF   bool // its rsc_hold, relative to itself
 }
 
 func (pg *peerGroups) reset() { *pg = peerGroups{} }
@@ -200,6 +207,15 @@ func (c *core) alive(p *peer) bool {
 // stable reports whether we know the holdings of every live peer, so that
 // decisions cannot start a group somebody else holds.
 func (c *core) stable(now time.Time) bool {
+	if !c.knowsAll() || c.xchg != nil || c.legacyInFlux() {
+		return false
+	}
+	return true
+}
+
+// knowsAll reports whether we are active and know every live peer's
+// holdings.
+func (c *core) knowsAll() bool {
 	if c.status != StatusActive {
 		return false
 	}
@@ -311,6 +327,17 @@ func (c *core) decide(now time.Time) {
 				continue
 			}
 			if c.cfg.AutoFailback != FailbackOff && g.Preferred != c.cfg.LocalNode {
+				if lp := c.legacyPeer(); lp != nil && lp.name == g.Preferred {
+					// 3.0.6 fails back only what it took from a dead
+					// node, by going standby for its foreign groups.
+					if g.failback && lp.status == StatusActive && !now.Before(c.xRetryAt) {
+						if c.startLegacyStandby(now, lp, WhichForeign, "auto_failback to "+lp.name) != nil {
+							c.xRetryAt = now.Add(standbyRetry)
+						}
+						return
+					}
+					continue
+				}
 				if p := c.byName[g.Preferred]; p != nil && c.alive(p) && p.groups.reported &&
 					p.status == StatusActive && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.failed, g.Key) && !c.pingWeaker(p) {
 					c.release(now, g, "auto_failback to "+g.Preferred)
@@ -361,12 +388,16 @@ func (c *core) keeper(g *group, claim []*peer) string {
 
 func (c *core) acquire(now time.Time, g *group) {
 	g.state, g.busy, g.reason = GroupStarting, true, ""
+	if p := c.byName[g.Preferred]; p != nil {
+		g.failback = !c.alive(p) || !p.groups.reported
+	}
 	c.emit(GroupEvent{At: now, Group: g.Key, Old: GroupStopped, New: GroupStarting})
 	c.reportDue = true
 	c.runOp(now, opAcquire, g.Key)
 }
 
 func (c *core) release(now time.Time, g *group, reason string) {
+	g.failback = false
 	old := g.state
 	g.state, g.busy, g.reason = GroupStopping, true, reason
 	c.emit(GroupEvent{At: now, Group: g.Key, Old: old, New: GroupStopping, Reason: reason})
@@ -433,7 +464,14 @@ func (c *core) opDone(now time.Time, r opResult) []action {
 
 // afterGroupChange sends a due report and runs the decisions again.
 func (c *core) afterGroupChange(now time.Time) {
+	if !c.discovered && c.knowsAll() {
+		c.discovered = true
+	}
+	c.xchgProgress(now)
 	c.decide(now)
+	if !c.reportDue && len(c.groups) > 0 && c.settled() != c.sentStable && c.hasLegacyPeer() {
+		c.reportDue = true // tell a 3.0.6 peer when we become (un)stable
+	}
 	if c.reportDue {
 		c.sendReport(now, "")
 	}
@@ -476,33 +514,48 @@ func (c *core) retryStops(now time.Time) {
 // rscHold renders our holdings as 3.0.6's rsc_hold: which categories of
 // groups (local: preferred by us; foreign: preferred by others) we hold.
 func (c *core) rscHold() string {
-	var local, foreign, anyLocal, anyForeign bool
-	local, foreign = true, true
+	var anyLocal, anyForeign bool
+	local, foreign := true, true
 	for _, g := range c.groups {
-		mine := g.Preferred == c.cfg.LocalNode
-		if mine {
+		held := g.held() && !g.giving
+		if g.Preferred == c.cfg.LocalNode {
 			anyLocal = true
-			if !g.held() {
-				local = false
-			}
+			local = local && held
 		} else {
 			anyForeign = true
-			if !g.held() {
-				foreign = false
-			}
+			foreign = foreign && held
 		}
 	}
-	holdsLocal := anyLocal && local
-	holdsForeign := anyForeign && foreign
+	local = anyLocal && local
+	foreign = anyForeign && foreign
+	// A category without groups counts as held once we know the peers and
+	// none claims its mirror, as 3.0.6's i_hold_resources does after
+	// req_our_resources(): else a 3.0.6 peer logs "No one owns ...".
+	vacuous := c.discovered && !c.stopping && c.xchg == nil
+	if !anyLocal && vacuous && !c.peerClaims(false) {
+		local = true
+	}
+	if !anyForeign && vacuous && local && !c.peerClaims(true) {
+		foreign = true
+	}
 	switch {
-	case holdsLocal && holdsForeign, holdsLocal && !anyForeign, holdsForeign && !anyLocal:
+	case local && foreign:
 		return "all"
-	case holdsLocal:
+	case local:
 		return "local"
-	case holdsForeign:
+	case foreign:
 		return "foreign"
 	}
 	return "none"
+}
+
+func (c *core) hasLegacyPeer() bool {
+	for _, p := range c.peers {
+		if c.alive(p) && (p.groups.legacy || p.groups.startingOnly) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *core) sendReport(now time.Time, info string) {
@@ -522,7 +575,8 @@ func (c *core) sendReport(now time.Time, info string) {
 	m := c.build(tResource, "")
 	m.Add("rsc_hold", c.rscHold())
 	m.Add("rtype", "full")
-	if c.stable(now) {
+	c.sentStable = c.settled() && info != infoStandby && info != infoShutdown
+	if c.sentStable {
 		m.Add("isstable", "1")
 	} else {
 		m.Add("isstable", "0")
@@ -540,13 +594,32 @@ func (c *core) sendReport(now time.Time, info string) {
 func (c *core) groupMessage(now time.Time, p *peer, t string, seq uint64, get func(string) (string, bool)) {
 	switch t {
 	case tStarting:
+		// A node that just went active holds nothing; a 3.0.6 node will
+		// now acquire its own groups unless we hold them: it is in flux.
+		p.groups.reset()
+		p.groups.reported, p.groups.startingOnly, p.groups.unstable, p.groups.repSeq = true, true, true, seq
 		c.sendReport(now, "")
+	case tAskResources:
+		hold, _ := get(fTakeWhich)
+		info, _ := get("info")
+		c.askResources(now, p, hold, info)
 	case tResource:
 		if seq < p.groups.repSeq {
 			return // an older report delivered late (retransmission)
 		}
 		p.groups.reported = true
 		p.groups.repSeq = seq
+		if _, ok := get(fHeld); !ok {
+			hold, _ := get("rsc_hold")
+			rtype, _ := get("rtype")
+			st, hasStable := get("isstable")
+			c.legacyReport(now, p, hold, rtype, st, hasStable)
+			break
+		}
+		p.groups.legacy, p.groups.startingOnly, p.groups.unstable = false, false, false
+		if hold, ok := get("rsc_hold"); ok {
+			p.groups.bitL, p.groups.bitF = holdBits(hold)
+		}
 		if v, ok := get(fHeld); ok {
 			p.groups.held = strings.Fields(v)
 			sv, _ := get(fStandby)
@@ -566,6 +639,16 @@ func (c *core) groupMessage(now time.Time, p *peer, t string, seq uint64, get fu
 		}
 	case tTakeover:
 		w, _ := get(fTakeWhich)
+		if p.groups.legacy && len(c.peers) == 1 {
+			// 3.0.6's rc.d/hb_takeover runs hb_standby with the mirror
+			// selection on the receiving node.
+			if which, ok := takeoverToStandby(w); ok {
+				if err := c.startLegacyStandby(now, p, which, "hb_takeover from "+p.name); err != nil {
+					c.emit(StandbyEvent{At: now, Peer: p.name, Role: "me", Phase: "ignored", Which: which.String(), Reason: "hb_takeover while in flux"})
+				}
+			}
+			break
+		}
 		which, ok := ParseWhich(w)
 		if !ok {
 			return
@@ -589,6 +672,10 @@ func (c *core) groupMessage(now time.Time, p *peer, t string, seq uint64, get fu
 // Standby gives up groups (hb_standby): they move to another node.
 func (c *core) standbyReq(now time.Time, which Which) ([]action, error) {
 	c.out = c.out[:0]
+	if lp := c.legacyPeer(); lp != nil {
+		err := c.startLegacyStandby(now, lp, which, "standby requested")
+		return c.out, err
+	}
 	var n int
 	for _, g := range c.groups {
 		if which.matches(g.Preferred, c.cfg.LocalNode) {
@@ -633,4 +720,25 @@ func (c *core) groupSnapshot() []GroupInfo {
 		out = append(out, gi)
 	}
 	return out
+}
+
+// askMissingReports asks again (a `starting` message, which every peer
+// answers with its resource report) while a live peer's report is missing:
+// its first report may have been sent before we listened, and the sequence
+// window starts at the first message we heard, so it is never retransmitted.
+func (c *core) askMissingReports(now time.Time) {
+	if len(c.groups) == 0 || c.status != StatusActive || c.stopping {
+		return
+	}
+	missing := false
+	for _, p := range c.peers {
+		if c.alive(p) && !p.groups.reported {
+			missing = true
+		}
+	}
+	if !missing || now.Sub(c.askedReports) < max(2*c.cfg.Keepalive, 200*time.Millisecond) {
+		return
+	}
+	c.askedReports = now
+	c.send(now, c.build(tStarting, ""))
 }

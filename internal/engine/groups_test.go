@@ -562,3 +562,23 @@ func TestIpfailMovesGroupsToBetterConnectedNode(t *testing.T) {
 		cancel()
 	})
 }
+
+// TestMissedFirstReportsAskedAgain: both nodes start while they cannot hear
+// each other yet (a socket not bound, a switch port still learning), so each
+// misses the other's first resource report and `starting`. The sequence
+// window starts at the first message heard, so nothing asks for those again;
+// the missing reports must be asked for, or nobody ever takes the groups.
+func TestMissedFirstReportsAskedAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.nets[0].Partition([]string{"hba"}, []string{"hbb"})
+		l.start("hba")
+		l.start("hbb")
+		advance(300 * time.Millisecond)
+		l.nets[0].Heal()
+		advance(2 * time.Second)
+		l.requireOwner(t, gA, "hba")
+		l.requireOwner(t, gB, "hbb")
+		l.requireNoOverlap(t)
+	})
+}
