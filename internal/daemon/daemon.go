@@ -240,8 +240,10 @@ func (d *daemon) run(ctx context.Context) error {
 			return fmt.Errorf("engine stopped: %w", err)
 		case <-hup:
 			d.reload(ctx)
+			poke(busChanges)
 		case reply := <-reloads:
 			reply <- d.reload(ctx)
+			poke(busChanges)
 		case <-changes:
 			if s, err := d.eng.Snapshot(ctx); err == nil {
 				d.notify.status(statusText(s))
@@ -662,4 +664,11 @@ func Cleanup(ctx context.Context, opts Options) error {
 	defer units.Close()
 	res := resolve.New(resolve.Config{Units: units, Logger: log})
 	return cleanupHeld(ctx, log, &heldFile{path: filepath.Join(opts.RuntimeDir, "held-groups")}, res)
+}
+
+func poke(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }

@@ -98,6 +98,10 @@ type Engine struct {
 // ErrNoPeer is returned by Standby when no other node could take the groups.
 var ErrNoPeer = errors.New("no other node can take over")
 
+// ErrBusy is returned by Standby when a Heartbeat 3.0.6 peer or this node is
+// in the middle of a resource transition; try again later.
+var ErrBusy = errors.New("resource transition in progress")
+
 // New returns an engine; nothing runs until Run is called.
 func New(cfg Config, media []Medium) (*Engine, error) {
 	cfg.Nodes = slices.Clone(cfg.Nodes)
@@ -377,6 +381,10 @@ func (e *Engine) logEvent(ev Event) {
 			attrs = append(attrs, "message_id", MsgGroupReleased)
 		}
 		e.log.Info("resource group", attrs...)
+	case StandbyEvent:
+		e.log.Info("standby exchange", "node", ev.Peer, "state", ev.Phase, "role", ev.Role, "which", ev.Which, "reason", ev.Reason)
+	case OwnerEvent:
+		e.log.Debug("group owner changed", "group", ev.Group, "node", ev.Owner, "old_node", ev.Old)
 	case BadPacketEvent:
 		e.log.Debug("packet dropped", "link", ev.Link, "err", ev.Err)
 	case SendErrorEvent:

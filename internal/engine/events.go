@@ -72,3 +72,26 @@ type GroupEvent struct {
 }
 
 func (GroupEvent) event() {}
+
+// StandbyEvent reports a step of a hb_standby exchange with a Heartbeat
+// 3.0.6 peer (ask_resources me/other/done).
+type StandbyEvent struct {
+	At     time.Time
+	Peer   string
+	Role   string // "me": we go standby; "other": the peer does
+	Phase  string // asked, accepted, done, abandoned, ignored
+	Which  string // all, local, foreign (relative to the node going standby)
+	Reason string
+}
+
+func (StandbyEvent) event() {}
+
+// OwnerEvent reports that the owner of a group, as this node sees it,
+// changed (a peer took it, released it, or died).
+type OwnerEvent struct {
+	At         time.Time
+	Group      string
+	Old, Owner string // "" = nobody
+}
+
+func (OwnerEvent) event() {}
