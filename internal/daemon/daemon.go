@@ -202,7 +202,7 @@ func (d *daemon) run(ctx context.Context) error {
 	go d.watchEvents(svcCtx, changes, busChanges)
 	busReady := make(chan struct{})
 	reloads := make(chan chan error)
-	go d.serveBus(svcCtx, cfg, busChanges, busReady, reloads)
+	go d.serveBus(svcCtx, busChanges, busReady, reloads)
 	if len(targets) > 0 {
 		prober := ping.New(targets, cfg.Keepalive, log)
 		go func() {
@@ -272,25 +272,11 @@ func (d *daemon) watchEvents(ctx context.Context, outs ...chan<- struct{}) {
 
 // serveBus exports the cluster on the system bus (org.linuxha.Heartbeat1),
 // re-registering when the bus comes back.
-func (d *daemon) serveBus(ctx context.Context, cfg *config.Config, changes <-chan struct{}, ready chan<- struct{}, reloads chan chan error) {
-	groups := map[string][]string{}
-	for _, g := range cfg.Groups {
-		groups[g.Key()] = tokens(g)
-	}
+func (d *daemon) serveBus(ctx context.Context, changes <-chan struct{}, ready chan<- struct{}, reloads chan chan error) {
 	var once sync.Once
 	err := dbusapi.Run(ctx, &busBackend{eng: d.eng, reloads: reloads}, changes, dbusapi.Options{
-		Logger: d.log,
-		Info: dbusapi.Info{
-			Version: version.String(), Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime,
-			Warntime: cfg.Warntime, Initdead: cfg.Initdead, AutoFailback: cfg.AutoFailback.String(),
-			Parameter: func(name string) (string, bool) {
-				if name == "hbversion" {
-					return version.String(), true
-				}
-				return d.cfg.Load().Parameter(name)
-			},
-		},
-		Groups: groups,
+		Logger:  d.log,
+		Current: d.busInfo,
 		Ready: func() {
 			once.Do(func() { close(ready) })
 			d.log.Info("on the system bus", "name", "org.linuxha.Heartbeat1")
@@ -299,6 +285,25 @@ func (d *daemon) serveBus(ctx context.Context, cfg *config.Config, changes <-cha
 	if err != nil {
 		d.log.Error("d-bus api stopped", "err", err)
 	}
+}
+
+// busInfo is what the D-Bus API shows of the configuration in force.
+func (d *daemon) busInfo() (dbusapi.Info, map[string][]string) {
+	cfg := d.cfg.Load()
+	groups := map[string][]string{}
+	for _, g := range cfg.Groups {
+		groups[g.Key()] = tokens(g)
+	}
+	return dbusapi.Info{
+		Version: version.String(), Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime,
+		Warntime: cfg.Warntime, Initdead: cfg.Initdead, AutoFailback: cfg.AutoFailback.String(),
+		Parameter: func(name string) (string, bool) {
+			if name == "hbversion" {
+				return version.String(), true
+			}
+			return cfg.Parameter(name)
+		},
+	}, groups
 }
 
 type busBackend struct {

@@ -46,6 +46,9 @@ type Options struct {
 	// Ready, if not nil, is called each time the bus name has been acquired
 	// and every object is exported.
 	Ready func()
+	// Current, if not nil, returns the Info and Groups in force now (after a
+	// reload); it is called for every refresh and overrides Info and Groups.
+	Current func() (Info, map[string][]string)
 }
 
 const retryEvery = time.Second
@@ -116,7 +119,8 @@ func session(ctx context.Context, b Backend, changes <-chan struct{}, opts Optio
 	if err != nil {
 		return false, fmt.Errorf("snapshot: %w", err)
 	}
-	if err := srv.exportAll(buildView(snap, opts.Info, opts.Groups)); err != nil {
+	info, groups := opts.current()
+	if err := srv.exportAll(buildView(snap, info, groups)); err != nil {
 		return false, err
 	}
 	reply, err := conn.RequestName(BusName, dbus.NameFlagDoNotQueue)
@@ -156,7 +160,8 @@ func session(ctx context.Context, b Backend, changes <-chan struct{}, opts Optio
 				log.Warn("d-bus api: cannot take a snapshot", "err", err)
 				continue
 			}
-			if err := srv.update(buildView(snap, opts.Info, opts.Groups)); err != nil {
+			info, groups := opts.current()
+			if err := srv.update(buildView(snap, info, groups)); err != nil {
 				if conn.Context().Err() != nil {
 					return true, errLost
 				}
@@ -164,4 +169,11 @@ func session(ctx context.Context, b Backend, changes <-chan struct{}, opts Optio
 			}
 		}
 	}
+}
+
+func (o Options) current() (Info, map[string][]string) {
+	if o.Current != nil {
+		return o.Current()
+	}
+	return o.Info, o.Groups
 }
