@@ -68,6 +68,7 @@ bench: ## micro benchmarks of the heartbeat path
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
 -include packaging/deb.mk
+-include bench.mk
 
 .PHONY: clean
 clean: ## remove build output

@@ -123,9 +123,10 @@ type group struct {
 	retryAt   time.Time
 	announced bool // re-announced for the current conflict
 	reason    string
-	removed   bool // gone from haresources: dropped once released
-	giving    bool // being handed to a 3.0.6 peer by a standby exchange
-	failback  bool // taken from a dead/stopped preferred node: give it back when it returns
+	removed   bool   // gone from haresources: dropped once released
+	owner     string // the owner last published (OwnerEvent)
+	giving    bool   // being handed to a 3.0.6 peer by a standby exchange
+	failback  bool   // taken from a dead/stopped preferred node: give it back when it returns
 }
 
 func (g *group) held() bool {
@@ -741,4 +742,20 @@ func (c *core) askMissingReports(now time.Time) {
 	}
 	c.askedReports = now
 	c.send(now, c.build(tStarting, ""))
+}
+
+// publishOwners emits an OwnerEvent for every group whose owner changed.
+func (c *core) publishOwners(now time.Time) {
+	for _, g := range c.groups {
+		o := ""
+		if g.held() {
+			o = c.cfg.LocalNode
+		} else if cl := c.claimers(g); len(cl) > 0 {
+			o = cl[0].name
+		}
+		if o != g.owner {
+			c.emit(OwnerEvent{At: now, Group: g.Key, Old: g.owner, Owner: o})
+			g.owner = o
+		}
+	}
 }
