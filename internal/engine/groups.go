@@ -465,6 +465,7 @@ func (c *core) opDone(now time.Time, r opResult) []action {
 
 // afterGroupChange sends a due report and runs the decisions again.
 func (c *core) afterGroupChange(now time.Time) {
+	defer c.publishOwners(now)
 	if !c.discovered && c.knowsAll() {
 		c.discovered = true
 	}

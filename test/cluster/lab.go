@@ -268,7 +268,7 @@ func (l *Lab) plug(ctx context.Context, ns string, m int, prefix, addr string) e
 	steps := [][]string{
 		{l.BridgeNS, "link", "set", port, "master", fmt.Sprintf("br%d", m)},
 		{l.BridgeNS, "link", "set", port, "up"},
-		{ns, "addr", "add", addr + "/24", "dev", dev},
+		{ns, "addr", "add", addr + "/24", "brd", "+", "dev", dev},
 		{ns, "link", "set", dev, "up"},
 	}
 	for _, s := range steps {

@@ -477,7 +477,7 @@ func (n *Node) resetNet() error {
 		for _, args := range [][]string{
 			{"link", "set", dev, "down"},
 			{"addr", "flush", "dev", dev},
-			{"addr", "add", subnetAddr(77+m, n.lab.ID, n.Index) + "/24", "dev", dev},
+			{"addr", "add", subnetAddr(77+m, n.lab.ID, n.Index) + "/24", "brd", "+", "dev", dev},
 		} {
 			if err := ipCmd(ctx, n.NS, args...); err != nil {
 				return fmt.Errorf("reset network: %w", err)

@@ -1,0 +1,302 @@
+//go:build clustertest
+
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The interop tests run node1 with Debian's Heartbeat 3.0.6 (package
+// heartbeat, installed on the host by scripts/deps) and node2 with ours,
+// from the same ha.cf/haresources/authkeys. node1 is the preferred node of
+// the only group "<VIP>/24/eth0 hbweb".
+
+const (
+	oldDaemon = "/usr/libexec/heartbeat/heartbeat"
+	// hbwebScript is the haresources resource "hbweb" for 3.0.6 (it finds
+	// resources in /etc/ha.d/resource.d; status is judged by the text).
+	hbwebScript = `#!/bin/sh
+case "$1" in
+start) systemctl start hbweb.service ;;
+stop) systemctl stop hbweb.service ;;
+status) if systemctl -q is-active hbweb.service; then echo running; else echo stopped; fi ;;
+esac
+exit 0
+`
+)
+
+// interopSetup is one interop cluster's configuration.
+type interopSetup struct {
+	Media    string // ha.cf media line(s); %[1]s/%[2]s are node1/node2's addresses
+	Keys1    string // authkeys of node1 (3.0.6)
+	Keys2    string // authkeys of node2 (ours)
+	Failback string
+}
+
+// newInteropLab boots two nodes: node1 runs Debian's heartbeat.service,
+// node2 ours. Heartbeat is not started.
+func newInteropLab(t *testing.T, s interopSetup) *haLab {
+	t.Helper()
+	if _, err := os.Stat(oldDaemon); err != nil {
+		t.Skipf("Heartbeat 3.0.6 is not installed on the host (scripts/deps installs it): %v", err)
+	}
+	web := buildHbweb(t)
+	lab := New(t, Options{Nodes: 2})
+	h := &haLab{Lab: lab, t: t, VIP: lab.Addr(100)}
+	h.Key = h.VIP + "/24/eth0"
+	media := s.Media
+	if strings.Contains(media, "%") {
+		media = fmt.Sprintf(media, lab.Addr(1), lab.Addr(2))
+	}
+	hacf := fmt.Sprintf(`# interop tests
+logfile /var/log/ha-log
+keepalive 200ms
+warntime 600ms
+deadtime 1
+initdead 5
+udpport 694
+auto_failback %s
+%s
+node node1 node2
+crm off
+realtime off
+`, s.Failback, media)
+	res := "node1 " + h.Key + " hbweb\n"
+	n1, n2 := lab.Node(1), lab.Node(2)
+	for i, n := range lab.Nodes() {
+		keys := s.Keys1
+		if i == 1 {
+			keys = s.Keys2
+		}
+		if err := n.WriteFile("/usr/local/bin/hbweb", web, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.WriteFile("/etc/systemd/system/hbweb.service", []byte(hbwebUnit), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.WriteHaConfig(hacf, res, keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n1.WriteFile("/etc/ha.d/resource.d/hbweb", []byte(hbwebScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// node1: unmask Debian's unit (the harness masks it in every node).
+	if err := n1.RemoveFile("/etc/systemd/system/heartbeat.service"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.InstallBinaries(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			if data, err := n1.ReadFile("/var/log/ha-log"); err == nil {
+				t.Logf("==== node1 /var/log/ha-log ====\n%s", data)
+			}
+		}
+	})
+	ctx := t.Context()
+	for _, n := range lab.Nodes() {
+		if _, err := n.Run(ctx, "systemctl", "daemon-reload"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// oldNodeStatus is cl_status nodestatus <node> on node1 (3.0.6).
+func oldNodeStatus(ctx context.Context, n1 *Node, node string) string {
+	out, _ := n1.Run(ctx, "cl_status", "nodestatus", node)
+	return strings.TrimSpace(out)
+}
+
+// waitMembers waits until node1 (cl_status) and node2 (hbctl) see each
+// other active.
+func (h *haLab) waitMembers(ctx context.Context, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		oldView := oldNodeStatus(ctx, h.Node(1), "node2")
+		newView := "?"
+		if st, err := h.status(ctx, h.Node(2)); err == nil {
+			for _, n := range st.Nodes {
+				if n.Name == "node1" {
+					newView = n.Status
+				}
+			}
+		}
+		last = fmt.Sprintf("3.0.6 sees node2 %q, ours sees node1 %q", oldView, newView)
+		if oldView == "active" && newView == "active" {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("membership: %s after %v", last, within)
+}
+
+// checkLogs fails on error lines of either daemon: 3.0.6's /var/log/ha-log
+// and our journal.
+func (h *haLab) checkLogs(ctx context.Context) {
+	h.t.Helper()
+	bad := []string{"bad packet", "authentication failed", "ERROR", "authtoken does not match"}
+	if data, err := h.Node(1).ReadFile("/var/log/ha-log"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			for _, b := range bad {
+				if strings.Contains(line, b) {
+					h.t.Errorf("3.0.6 log: %s", line)
+					break
+				}
+			}
+		}
+	} else {
+		h.t.Errorf("read 3.0.6 log: %v", err)
+	}
+	if h.Node(2).Running() {
+		out, err := h.Node(2).Journal(ctx, "heartbeat.service")
+		if err != nil {
+			h.t.Errorf("journal of node2: %v", err)
+			return
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "packet dropped") || strings.Contains(line, "bad packet") {
+				h.t.Errorf("our log: %s", line)
+			}
+		}
+		if st, err := h.status(ctx, h.Node(2)); err == nil && (st.Counters["bad_auth"] > 0 || st.Counters["malformed"] > 0) {
+			h.t.Errorf("our counters: %+v", st.Counters)
+		}
+	}
+}
+
+// TestInteropMedia boots 3.0.6 and ours over each medium and auth method
+// (and the key rotation 3.0.6 allows: both list two different keys and sign
+// with key 2; 3.0.6 verifies every packet with its *active* key, so the two
+// sides cannot sign with different keys, see docs/interop-3.0.6.md): both
+// see each other active, neither logs a bad packet.
+func TestInteropMedia(t *testing.T) {
+	cases := []struct {
+		name string
+		s    interopSetup
+	}{
+		{"ucast-sha1-rotation", interopSetup{Media: "ucast eth0 %[1]s\nucast eth0 %[2]s",
+			Keys1: "auth 2\n1 sha1 old-key\n2 sha1 new-key\n", Keys2: "auth 2\n1 sha1 old-key\n2 sha1 new-key\n"}},
+		{"bcast-md5", interopSetup{Media: "bcast eth0", Keys1: "auth 1\n1 md5 lab\n", Keys2: "auth 1\n1 md5 lab\n"}},
+		{"mcast-crc", interopSetup{Media: "mcast eth0 239.0.0.43 694 1 0", Keys1: "auth 1\n1 crc\n", Keys2: "auth 1\n1 crc\n"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			tc.s.Failback = "on"
+			h := newInteropLab(t, tc.s)
+			h.startHeartbeat(h.Node(1), h.Node(2))
+			ctx := t.Context()
+			if err := h.waitMembers(ctx, 15*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			// The group settles on node1 (preferred) well before 3.0.6's
+			// RQSTDELAY (10 s) thanks to our stable answer.
+			if d, err := h.waitHolders(ctx, 15*time.Second, "node1"); err != nil {
+				t.Fatal(err)
+			} else {
+				t.Logf("VIP on node1 %v after membership", d.Round(time.Millisecond))
+			}
+			time.Sleep(time.Second)
+			h.checkLogs(ctx)
+			t.Logf("runtime %v", time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// TestInteropHandover moves the group between 3.0.6 (node1) and ours
+// (node2) in every way while a client probes the VIP every 50 ms.
+func TestInteropHandover(t *testing.T) {
+	start := time.Now()
+	h := newInteropLab(t, interopSetup{Media: "ucast eth0 %[1]s\nucast eth0 %[2]s",
+		Keys1: "auth 1\n1 sha1 interop\n", Keys2: "auth 1\n1 sha1 interop\n", Failback: "on"})
+	ctx := t.Context()
+	n1, n2 := h.Node(1), h.Node(2)
+	h.startHeartbeat(n1, n2)
+	if err := h.waitMembers(ctx, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.waitHolders(ctx, 15*time.Second, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	p := startProber(t, h.Client, h.VIP)
+	if _, err := p.waitServed(ctx, "node1", time.Now(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // both stable
+
+	// 3.0.6 starts a group through ResourceManager and resource-agents'
+	// IPaddr, which takes about 5 s here: moves towards node1 get more.
+	const toOld = 12 * time.Second
+	step := func(what, to string, within time.Duration, act func() error) {
+		t.Helper()
+		from := time.Now()
+		if err := act(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if _, err := p.waitServed(ctx, to, from, within); err != nil {
+			h.checkLogs(ctx)
+			t.Fatalf("%s: %v", what, err)
+		}
+		if _, err := h.waitHolders(ctx, 2*time.Second, to); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		p.logOutage(t, what, from)
+		time.Sleep(time.Second) // let both sides report stable
+	}
+	step("hb_standby on 3.0.6", "node2", 5*time.Second, func() error {
+		_, err := n1.Run(ctx, "/usr/share/heartbeat/hb_standby")
+		return err
+	})
+	step("hbctl standby on ours", "node1", toOld, func() error {
+		_, err := n2.Run(ctx, "hbctl", "standby")
+		return err
+	})
+	step("hbctl takeover on ours", "node2", 5*time.Second, func() error {
+		_, err := n2.Run(ctx, "hbctl", "takeover")
+		return err
+	})
+	step("hb_takeover on 3.0.6", "node1", toOld, func() error {
+		_, err := n1.Run(ctx, "/usr/share/heartbeat/hb_takeover")
+		return err
+	})
+	h.checkLogs(ctx)
+	step("graceful stop of 3.0.6", "node2", 3*time.Second, func() error {
+		_, err := n1.Run(ctx, "systemctl", "stop", "heartbeat.service")
+		return err
+	})
+	// 3.0.6 comes back: ours gives the group back (auto_failback on).
+	step("3.0.6 restarts: auto_failback", "node1", 20*time.Second+toOld, func() error {
+		_, err := n1.Run(ctx, "systemctl", "start", "heartbeat.service")
+		return err
+	})
+	step("graceful stop of ours with the group on node1, then takeover by stop of 3.0.6", "node2", 25*time.Second, func() error {
+		if _, err := n2.Run(ctx, "systemctl", "restart", "heartbeat.service"); err != nil {
+			return err
+		}
+		if err := h.waitMembers(ctx, 15*time.Second); err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Second)
+		_, err := n1.Run(ctx, "systemctl", "stop", "heartbeat.service")
+		return err
+	})
+	if _, err := n1.Run(ctx, "systemctl", "start", "heartbeat.service"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.waitHolders(ctx, 20*time.Second, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	h.checkLogs(ctx)
+	step("power off of 3.0.6", "node2", 5*time.Second, n1.PowerOff)
+	t.Logf("runtime %v", time.Since(start).Round(time.Millisecond))
+}
