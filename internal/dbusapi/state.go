@@ -63,7 +63,7 @@ func realtimeUSec(t time.Time) uint64 {
 
 // nodeType is "ping" for a ping node, "normal" otherwise.
 func nodeType(n engine.NodeInfo) string {
-	if n.Status == engine.StatusPing {
+	if n.Ping || n.Status == engine.StatusPing {
 		return "ping"
 	}
 	return "normal"
