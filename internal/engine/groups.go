@@ -742,7 +742,10 @@ func (c *core) askMissingReports(now time.Time) {
 		return
 	}
 	c.askedReports = now
+	// `starting` also tells the peers we hold nothing (3.0.6's meaning):
+	// our report follows at once and corrects that.
 	c.send(now, c.build(tStarting, ""))
+	c.sendReport(now, "")
 }
 
 // publishOwners emits an OwnerEvent for every group whose owner changed.

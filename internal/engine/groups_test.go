@@ -332,6 +332,15 @@ func TestSplitBrainHealsToOneOwner(t *testing.T) {
 		advance(5 * l.timers.keepalive)
 		l.requireOwner(t, gA, "hba")
 		l.requireOwner(t, gB, "hbb")
+		// Both views agree on the owners, and keep agreeing.
+		advance(2 * time.Second)
+		for _, obs := range []string{"hba", "hbb"} {
+			for _, g := range l.snapshot(obs).Groups {
+				if g.Owner != g.Preferred {
+					t.Errorf("after the heal %s sees %s owned by %q, want %s", obs, g.Key, g.Owner, g.Preferred)
+				}
+			}
+		}
 		l.world.mu.Lock()
 		annA, annB := l.world.announced["hba/"+gA], l.world.announced["hbb/"+gB]
 		l.world.mu.Unlock()
