@@ -125,9 +125,14 @@ type group struct {
 	reason    string
 	removed   bool   // gone from haresources: dropped once released
 	owner     string // the owner last published (OwnerEvent)
+	yield     bool   // a peer asked to take it over (hb_takeover): stand by until it holds it
 	giving    bool   // being handed to a 3.0.6 peer by a standby exchange
 	failback  bool   // taken from a dead/stopped preferred node: give it back when it returns
 }
+
+// standsBy reports whether we keep away from the group: our own standby, or
+// a peer's takeover in progress.
+func (g *group) standsBy() bool { return g.standby || g.yield }
 
 func (g *group) held() bool {
 	return g.state == GroupStarting || g.state == GroupRunning || g.state == GroupStopping
@@ -180,10 +185,11 @@ type peerGroups struct {
 	standby  []string
 	failed   []string
 	// 3.0.6 protocol state (legacy.go)
-	legacy       bool // its reports carry no grp_* fields: Heartbeat 3.0.6
-	startingOnly bool // it said "starting" and has not reported yet
-	unstable     bool // its last report said isstable=0
-	bitL, bitF   bool // its rsc_hold, relative to itself
+	legacy       bool     // its reports carry no grp_* fields: Heartbeat 3.0.6
+	yield        []string // groups it yields to a takeover request
+	startingOnly bool     // it said "starting" and has not reported yet
+	unstable     bool     // its last report said isstable=0
+	bitL, bitF   bool     // its rsc_hold, relative to itself
 }
 
 func (pg *peerGroups) reset() { *pg = peerGroups{} }
@@ -198,6 +204,7 @@ const (
 	fHeld      = "grp_held"
 	fStandby   = "grp_standby"
 	fFailed    = "grp_failed"
+	fYield     = "grp_yield" // groups a node gives up to a peer's hb_takeover
 	fTakeWhich = "rsc_hold"
 )
 
@@ -258,7 +265,7 @@ func (c *core) candidate(g *group) string {
 	for _, relaxed := range []bool{false, true} {
 		for _, n := range order {
 			if n == c.cfg.LocalNode {
-				if !g.failed && (relaxed || (!g.standby && !c.weakActed)) {
+				if !g.failed && (relaxed || (!g.standsBy() && !c.weakActed)) {
 					return n
 				}
 				continue
@@ -270,7 +277,7 @@ func (c *core) candidate(g *group) string {
 			if slices.Contains(p.groups.failed, g.Key) {
 				continue
 			}
-			if !relaxed && (slices.Contains(p.groups.standby, g.Key) || c.pingWeaker(p)) {
+			if !relaxed && (slices.Contains(p.groups.standby, g.Key) || slices.Contains(p.groups.yield, g.Key) || c.pingWeaker(p)) {
 				continue
 			}
 			return n
@@ -321,7 +328,7 @@ func (c *core) decide(now time.Time) {
 				}
 				continue
 			}
-			if g.standby {
+			if g.standsBy() {
 				if cand := c.candidateExcept(g, c.cfg.LocalNode); cand != "" {
 					c.release(now, g, "standby")
 				}
@@ -340,7 +347,7 @@ func (c *core) decide(now time.Time) {
 					continue
 				}
 				if p := c.byName[g.Preferred]; p != nil && c.alive(p) && p.groups.reported &&
-					p.status == StatusActive && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.failed, g.Key) && !c.pingWeaker(p) {
+					p.status == StatusActive && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.yield, g.Key) && !slices.Contains(p.groups.failed, g.Key) && !c.pingWeaker(p) {
 					c.release(now, g, "auto_failback to "+g.Preferred)
 				}
 			}
@@ -355,18 +362,22 @@ func (c *core) decide(now time.Time) {
 	}
 }
 
-func (c *core) candidateExcept(g *group, node string) string {
-	saved := g.standby
-	g.standby = true // exclude ourselves
-	defer func() { g.standby = saved }()
+// candidateExcept returns a live node other than node that would take g.
+// Nodes yielding g to a takeover do not count, unless allowYield: a node
+// yielding to us takes it back once it sees us stand by.
+func (c *core) candidateExcept(g *group, node string, allowYield ...bool) string {
 	for _, n := range c.cfg.Nodes {
 		if n == node {
 			continue
 		}
 		p := c.byName[n]
-		if p != nil && c.alive(p) && p.groups.reported && !slices.Contains(p.groups.standby, g.Key) && !slices.Contains(p.groups.failed, g.Key) && !c.pingWeaker(p) {
-			return n
+		if p == nil || !c.alive(p) || !p.groups.reported || slices.Contains(p.groups.standby, g.Key) || slices.Contains(p.groups.failed, g.Key) || c.pingWeaker(p) {
+			continue
 		}
+		if slices.Contains(p.groups.yield, g.Key) && (len(allowYield) == 0 || !allowYield[0]) {
+			continue
+		}
+		return n
 	}
 	return ""
 }
@@ -562,10 +573,13 @@ func (c *core) hasLegacyPeer() bool {
 
 func (c *core) sendReport(now time.Time, info string) {
 	c.reportDue = false
-	var held, standby, failed []string
+	var held, standby, failed, yield []string
 	for _, g := range c.groups {
 		if g.held() {
 			held = append(held, g.Key)
+		}
+		if g.yield {
+			yield = append(yield, g.Key)
 		}
 		if g.standby {
 			standby = append(standby, g.Key)
@@ -589,6 +603,7 @@ func (c *core) sendReport(now time.Time, info string) {
 	m.Add(fHeld, strings.Join(held, " "))
 	m.Add(fStandby, strings.Join(standby, " "))
 	m.Add(fFailed, strings.Join(failed, " "))
+	m.Add(fYield, strings.Join(yield, " "))
 	c.send(now, m)
 }
 
@@ -625,9 +640,20 @@ func (c *core) groupMessage(now time.Time, p *peer, t string, seq uint64, get fu
 		if v, ok := get(fHeld); ok {
 			p.groups.held = strings.Fields(v)
 			sv, _ := get(fStandby)
+			prev := p.groups.standby
 			p.groups.standby = strings.Fields(sv)
+			for _, g := range c.groups {
+				if g.yield && slices.Contains(p.groups.standby, g.Key) && !slices.Contains(prev, g.Key) {
+					// A node goes standby for a group we yielded to a
+					// takeover: we are a candidate for it again.
+					g.yield = false
+					c.reportDue = true
+				}
+			}
 			fv, _ := get(fFailed)
 			p.groups.failed = strings.Fields(fv)
+			yv, _ := get(fYield)
+			p.groups.yield = strings.Fields(yv)
 		} else {
 			// A Heartbeat 3.0.6 node: only categories are known.
 			hold, _ := get("rsc_hold")
@@ -657,8 +683,8 @@ func (c *core) groupMessage(now time.Time, p *peer, t string, seq uint64, get fu
 		}
 		changed := false
 		for _, g := range c.groups {
-			if which.matches(g.Preferred, p.name) && !g.standby {
-				g.standby = true
+			if which.matches(g.Preferred, p.name) && !g.yield {
+				g.yield = true
 				changed = true
 			}
 		}
@@ -681,7 +707,7 @@ func (c *core) standbyReq(now time.Time, which Which) ([]action, error) {
 	var n int
 	for _, g := range c.groups {
 		if which.matches(g.Preferred, c.cfg.LocalNode) {
-			if c.candidateExcept(g, c.cfg.LocalNode) == "" && g.held() {
+			if c.candidateExcept(g, c.cfg.LocalNode, true) == "" && g.held() {
 				return c.out, ErrNoPeer
 			}
 			g.standby = true
@@ -700,6 +726,7 @@ func (c *core) takeoverReq(now time.Time, which Which) []action {
 		if which.matches(g.Preferred, c.cfg.LocalNode) {
 			g.standby = false
 			g.failed = false
+			g.yield = false
 		}
 	}
 	m := c.build(tTakeover, "")

@@ -296,6 +296,14 @@ func TestStandbyAndTakeover(t *testing.T) {
 		advance(500 * time.Millisecond)
 		l.requireOwner(t, gA, "hba")
 		l.requireOwner(t, gB, "hbb")
+		// A standby after a takeover works again (the peer's yield to the
+		// takeover does not stick).
+		if err := l.engine("hba").Standby(ctx, engine.WhichAll); err != nil {
+			t.Fatalf("second standby: %v", err)
+		}
+		advance(500 * time.Millisecond)
+		l.requireOwner(t, gA, "hbb")
+		l.requireOwner(t, gB, "hbb")
 		l.requireNoOverlap(t)
 	})
 }
