@@ -256,7 +256,8 @@ func (m *manager) Reload() *dbus.Error {
 
 // GetParameter returns a cl_status hbparameter value.
 func (m *manager) GetParameter(name string) (string, *dbus.Error) {
-	if v, ok := parameter(m.s.opts.Info, name); ok {
+	info, _ := m.s.opts.current()
+	if v, ok := parameter(info, name); ok {
 		return v, nil
 	}
 	return "", dbus.NewError(ErrorNotFound, []any{fmt.Sprintf("parameter %q has no value", name)})

@@ -2,6 +2,7 @@ package hbctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -232,7 +233,12 @@ func clStatusCommand(ctx context.Context, args []string, c *clStatus, dial func(
 		v, err := src.Parameter(ctx, name)
 		if err != nil {
 			c.logf("Cannot get parameter %s's value", name)
-			c.logf("REASON: %v", err)
+			var re *RemoteError
+			if errors.As(err, &re) && strings.HasSuffix(re.Name, ".NotFound") {
+				c.logf("REASON: no such parameter")
+			} else {
+				c.logf("REASON: %v", err)
+			}
 			return clNormalFail
 		}
 		if c.human {
@@ -400,7 +406,9 @@ func (c *clStatus) listNodes(cl *Cluster, normal, ping, verbose bool) {
 	if c.human {
 		fmt.Fprintln(c.out, "The nodes are as follow:")
 	}
-	for i := range cl.Nodes {
+	// 3.0.6's client library prepends each node to its list, so it prints
+	// them in reverse ha.cf order; so do we.
+	for i := len(cl.Nodes) - 1; i >= 0; i-- {
 		n := &cl.Nodes[i]
 		if normal && n.Type != "normal" || ping && n.Type != "ping" {
 			continue

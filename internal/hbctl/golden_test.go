@@ -59,8 +59,9 @@ func stableCluster() *Cluster {
 	return &Cluster{
 		LocalNode: "hba", State: "active", ResourceState: "local", Version: "test",
 		Nodes: []Node{
-			{Name: "hbb", Type: "normal", Status: "active", Links: []Link{{Name: "eth0", Status: "up"}}},
+			// ha.cf order (node hba hbb); cl_status prints them reversed, as 3.0.6.
 			{Name: "hba", Type: "normal", Status: "active", Local: true},
+			{Name: "hbb", Type: "normal", Status: "active", Links: []Link{{Name: "eth0", Status: "up"}}},
 		},
 		Groups: []Group{{Key: "10.77.0.100", Preferred: "hba", Owner: "hba", State: "running"}},
 	}
@@ -68,8 +69,8 @@ func stableCluster() *Cluster {
 
 func deadCluster() *Cluster {
 	c := stableCluster()
-	c.Nodes[0].Status = "dead"
-	c.Nodes[0].Links[0].Status = "dead"
+	c.Nodes[1].Status = "dead" // hbb
+	c.Nodes[1].Links[0].Status = "dead"
 	return c
 }
 

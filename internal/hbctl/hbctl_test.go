@@ -34,7 +34,7 @@ func TestStatusJSONKeepsControlSchema(t *testing.T) {
 	cl := stableCluster()
 	cl.Generation, cl.Keepalive, cl.Deadtime = 7, time.Second, 3*time.Second
 	heard := time.Date(2025, 11, 25, 17, 21, 35, 0, time.UTC)
-	cl.Nodes[0].LastHeard, cl.Nodes[0].Links[0].LastHeard, cl.Nodes[0].Generation = heard, heard, 3
+	cl.Nodes[1].LastHeard, cl.Nodes[1].Links[0].LastHeard, cl.Nodes[1].Generation = heard, heard, 3
 	cl.Groups[0].Resources = []string{"10.77.0.100", "apache"}
 	out, errs, code := runHbctl(t, Env{Dial: dialTo(&fakeSource{cl: cl}, nil)}, "status", "--json")
 	if code != 0 {
@@ -47,9 +47,9 @@ func TestStatusJSONKeepsControlSchema(t *testing.T) {
 	if st.Node != "hba" || st.State != "active" || st.Generation != 7 || st.Keepalive != "1s" || st.Deadtime != "3s" || st.Version != "test" {
 		t.Errorf("status = %+v", st)
 	}
-	if len(st.Nodes) != 2 || st.Nodes[0].Name != "hbb" || st.Nodes[0].Type != "normal" || st.Nodes[0].Status != "active" ||
-		!st.Nodes[0].LastHeard.Equal(heard) || st.Nodes[0].Generation != 3 || !st.Nodes[1].Local ||
-		len(st.Nodes[0].Links) != 1 || st.Nodes[0].Links[0] != (control.Link{Name: "eth0", Status: "up", LastHeard: heard}) {
+	if len(st.Nodes) != 2 || st.Nodes[1].Name != "hbb" || st.Nodes[1].Type != "normal" || st.Nodes[1].Status != "active" ||
+		!st.Nodes[1].LastHeard.Equal(heard) || st.Nodes[1].Generation != 3 || !st.Nodes[0].Local ||
+		len(st.Nodes[1].Links) != 1 || st.Nodes[1].Links[0] != (control.Link{Name: "eth0", Status: "up", LastHeard: heard}) {
 		t.Errorf("nodes = %+v", st.Nodes)
 	}
 	if len(st.Groups) != 1 || st.Groups[0] != (control.Group{Key: "10.77.0.100", Preferred: "hba", Owner: "hba", State: "running"}) {
@@ -64,8 +64,8 @@ func TestStatusJSONKeepsControlSchema(t *testing.T) {
 		}
 	}
 	// The local node gets no invented links in hbctl (only cl_status does).
-	if len(st.Nodes[1].Links) != 0 {
-		t.Errorf("local node links = %v", st.Nodes[1].Links)
+	if len(st.Nodes[0].Links) != 0 {
+		t.Errorf("local node links = %v", st.Nodes[0].Links)
 	}
 }
 
