@@ -3,7 +3,10 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -14,14 +17,44 @@ import (
 )
 
 // notifier speaks the sd_notify protocol; without NOTIFY_SOCKET (not run by
-// systemd) every call is a no-op.
+// systemd) every call is a no-op. It keeps one datagram socket open: the
+// watchdog is petted many times a second at tight timers, and go-systemd's
+// SdNotify dials a new socket for every message.
 type notifier struct {
 	log  *slog.Logger
 	send func(state string) (bool, error)
 }
 
 func newNotifier(log *slog.Logger) *notifier {
-	return &notifier{log: log, send: func(s string) (bool, error) { return sddaemon.SdNotify(false, s) }}
+	path := os.Getenv("NOTIFY_SOCKET")
+	if path == "" {
+		return &notifier{log: log, send: func(string) (bool, error) { return false, nil }}
+	}
+	if path[0] == '@' {
+		path = "\x00" + path[1:] // abstract socket
+	}
+	var (
+		mu   sync.Mutex
+		conn *net.UnixConn
+	)
+	addr := &net.UnixAddr{Name: path, Net: "unixgram"}
+	return &notifier{log: log, send: func(state string) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if conn == nil {
+			c, err := net.DialUnix("unixgram", nil, addr)
+			if err != nil {
+				return sddaemon.SdNotify(false, state) // fall back to a one-shot
+			}
+			conn = c
+		}
+		if _, err := conn.Write([]byte(state)); err != nil {
+			conn.Close()
+			conn = nil
+			return false, err
+		}
+		return true, nil
+	}}
 }
 
 func (n *notifier) say(state string) {
@@ -128,9 +161,10 @@ func (d *daemon) watchdogs(cfg *config.Config) []petter {
 }
 
 // watchdogInterval is the service watchdog timeout heartbeat asks for: half
-// the deadtime (at least 20ms), or what systemd set if that is shorter.
+// the deadtime (at least 50ms: below that, scheduling noise on a loaded
+// machine kills a healthy daemon), or what systemd set if that is shorter.
 func (d *daemon) watchdogInterval(cfg *config.Config) time.Duration {
-	want := max(cfg.Deadtime/2, 20*time.Millisecond)
+	want := max(cfg.Deadtime/2, 50*time.Millisecond)
 	if iv, err := sddaemon.SdWatchdogEnabled(false); err == nil && iv > 0 && iv < want {
 		return iv
 	}
