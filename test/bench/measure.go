@@ -1,0 +1,185 @@
+//go:build clustertest && clusterbench
+
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/linuxha/heartbeat/test/cluster"
+)
+
+// DetectTime finds the first journal entry of node n at or after since
+// whose MESSAGE contains every marker, and returns its time.
+func DetectTime(ctx context.Context, n *cluster.Node, since time.Time, markers []string) (time.Time, bool) {
+	out, err := n.Run(ctx, "journalctl", "-o", "json", "--no-pager", "--since", fmt.Sprintf("@%d", since.Unix()-1))
+	if err != nil {
+		return time.Time{}, false
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e struct {
+			Message  any    `json:"MESSAGE"`
+			Realtime string `json:"__REALTIME_TIMESTAMP"`
+		}
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		msg, ok := e.Message.(string)
+		if !ok {
+			continue
+		}
+		us, err := strconv.ParseInt(e.Realtime, 10, 64)
+		if err != nil {
+			continue
+		}
+		at := time.UnixMicro(us)
+		if at.Before(since) {
+			continue
+		}
+		all := true
+		for _, m := range markers {
+			if !strings.Contains(msg, m) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// nodeSample is one reading of a node: the daemon's processes and eth0.
+type nodeSample struct {
+	At      time.Time
+	Ticks   uint64 // utime+stime of the daemon's processes, clock ticks
+	RSSKB   uint64 // sum of VmRSS
+	Procs   int
+	RxPkts  uint64 // eth0
+	TxPkts  uint64
+	Missing bool // the daemon had no process
+}
+
+// sampleScript prints the stat and VmRSS of every process named $1 and the
+// node's /proc/net/dev. Only the constant process name is passed to it, as
+// a positional parameter.
+const sampleScript = `for p in $(pidof "$1"); do echo "STAT $(cat /proc/$p/stat)"; grep VmRSS /proc/$p/status; done; cat /proc/net/dev`
+
+func sampleNode(ctx context.Context, n *cluster.Node, proc string) (nodeSample, error) {
+	at := time.Now()
+	out, err := n.Run(ctx, "sh", "-c", sampleScript, "sh", proc)
+	if err != nil {
+		return nodeSample{}, err
+	}
+	s := nodeSample{At: at}
+	for line := range strings.SplitSeq(out, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "STAT "):
+			// Fields after the ")" of comm: state is 3, utime 14, stime 15.
+			i := strings.LastIndexByte(line, ')')
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(line[i+1:])
+			if len(f) < 13 {
+				continue
+			}
+			u, _ := strconv.ParseUint(f[11], 10, 64)
+			st, _ := strconv.ParseUint(f[12], 10, 64)
+			s.Ticks += u + st
+			s.Procs++
+		case strings.HasPrefix(line, "VmRSS:"):
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseUint(f[1], 10, 64)
+				s.RSSKB += kb
+			}
+		case strings.HasPrefix(line, "eth0:"):
+			f := strings.Fields(strings.TrimPrefix(line, "eth0:"))
+			if len(f) >= 10 {
+				s.RxPkts, _ = strconv.ParseUint(f[1], 10, 64)
+				s.TxPkts, _ = strconv.ParseUint(f[9], 10, 64)
+			}
+		}
+	}
+	s.Missing = s.Procs == 0
+	return s, nil
+}
+
+// Footprint is one node's steady-state cost over a window.
+type Footprint struct {
+	Node   string
+	RSSMB  float64 // at the end of the window, all the daemon's processes
+	Procs  int
+	CPUPct float64 // of one core
+	RxPPS  float64 // eth0, all traffic (the bench sends none meanwhile)
+	TxPPS  float64
+	// CPUPerPktUS is CPU time per packet sent or received, µs.
+	CPUPerPktUS float64
+}
+
+// clkTck is USER_HZ, 100 on Linux.
+const clkTck = 100
+
+// MeasureFootprint samples every node at the start and end of window.
+func MeasureFootprint(ctx context.Context, nodes []*cluster.Node, proc string, window time.Duration) ([]Footprint, error) {
+	first := make([]nodeSample, len(nodes))
+	if err := forNodesIdx(nodes, func(i int, n *cluster.Node) (err error) {
+		first[i], err = sampleNode(ctx, n, proc)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(window):
+	}
+	last := make([]nodeSample, len(nodes))
+	if err := forNodesIdx(nodes, func(i int, n *cluster.Node) (err error) {
+		last[i], err = sampleNode(ctx, n, proc)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]Footprint, len(nodes))
+	for i, n := range nodes {
+		a, b := first[i], last[i]
+		if a.Missing || b.Missing {
+			return nil, fmt.Errorf("%s: no %s process", n.Hostname, proc)
+		}
+		dt := b.At.Sub(a.At).Seconds()
+		cpu := float64(b.Ticks-a.Ticks) / clkTck
+		pkts := float64(b.RxPkts-a.RxPkts) + float64(b.TxPkts-a.TxPkts)
+		f := Footprint{
+			Node:   n.Hostname,
+			RSSMB:  float64(b.RSSKB) / 1024,
+			Procs:  b.Procs,
+			CPUPct: 100 * cpu / dt,
+			RxPPS:  float64(b.RxPkts-a.RxPkts) / dt,
+			TxPPS:  float64(b.TxPkts-a.TxPkts) / dt,
+		}
+		if pkts > 0 {
+			f.CPUPerPktUS = cpu / pkts * 1e6
+		}
+		out[i] = f
+	}
+	return out, nil
+}
+
+func forNodesIdx(nodes []*cluster.Node, fn func(int, *cluster.Node) error) error {
+	idx := make(map[*cluster.Node]int, len(nodes))
+	for i, n := range nodes {
+		idx[n] = i
+	}
+	return forNodes(nodes, func(n *cluster.Node) error { return fn(idx[n], n) })
+}
