@@ -228,11 +228,26 @@ func (e *Engine) Run(ctx context.Context) error {
 		links[i] = m.Name()
 	}
 	c := newCore(e.cfg, links)
+	// The loop reads the first three media directly (one goroutine hand-off
+	// less per packet); more media are funnelled through pump goroutines.
+	var direct [3]<-chan Packet
 	in := make(chan received, 256)
 	pumpCtx, stopPumps := context.WithCancel(context.Background())
 	defer stopPumps()
 	for i, m := range e.media {
+		if i < len(direct) {
+			direct[i] = m.Packets()
+			continue
+		}
 		go pump(pumpCtx, i, m, in)
+	}
+	recvDirect := func(i int, p Packet, ok bool) {
+		if !ok {
+			direct[i] = nil // medium closed
+			return
+		}
+		t := time.Now()
+		e.exec(c.recv(t, p.At, i, p.Data))
 	}
 	loadavg := e.cfg.LoadAvg
 	if loadavg == nil {
@@ -276,6 +291,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-stopDeadline:
 			e.log.Error("graceful stop timed out: groups still held", "node", e.cfg.LocalNode)
 			return errors.New("graceful stop timed out")
+		case p, ok := <-direct[0]:
+			recvDirect(0, p, ok)
+		case p, ok := <-direct[1]:
+			recvDirect(1, p, ok)
+		case p, ok := <-direct[2]:
+			recvDirect(2, p, ok)
 		case r := <-in:
 			now = time.Now()
 			e.exec(c.recv(now, r.At, r.link, r.Data))

@@ -607,3 +607,31 @@ func (l *lab) pingNodes() []string {
 	}
 	return []string{l.pingNode}
 }
+
+// TestFourMedia covers media beyond the three the loop reads directly.
+func TestFourMedia(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab(t, []string{"hba", "hbb"}, 4, defaultTimers)
+		l.start("hba")
+		l.start("hbb")
+		advance(3 * time.Second)
+		for i := 0; i < 3; i++ {
+			l.nets[i].Isolate("hbb")
+		}
+		advance(l.timers.deadtime + 2*time.Second)
+		if got := l.status("hba", "hbb"); got != engine.StatusActive {
+			t.Fatalf("hbb = %v with only the fourth medium left, want active", got)
+		}
+		if got := l.linkStatus("hba", "hbb", "eth3"); got != engine.LinkUp {
+			t.Errorf("eth3 = %v, want up", got)
+		}
+		if got := l.linkStatus("hba", "hbb", "eth0"); got != engine.LinkDead {
+			t.Errorf("eth0 = %v, want dead", got)
+		}
+		l.nets[3].Isolate("hbb")
+		advance(l.timers.deadtime + 2*time.Second)
+		if got := l.status("hba", "hbb"); got != engine.StatusDead {
+			t.Errorf("hbb = %v with every medium cut, want dead", got)
+		}
+	})
+}
