@@ -56,10 +56,10 @@ func (a *Agent) Start(ctx context.Context) error {
 	})
 }
 
-// Stop enqueues a stop job ("replace") and waits for its result.
+// Stop enqueues a stop job ("ignore-dependencies": heartbeat is ordered after the units it manages, so a stop job queued behind its own stop would wait for it) and waits for its result.
 func (a *Agent) Stop(ctx context.Context) error {
 	return a.run(ctx, "stop", func(ctx context.Context, c conn, ch chan<- string) (int, error) {
-		return c.StopUnitContext(ctx, a.unit, "replace", ch)
+		return c.StopUnitContext(ctx, a.unit, "ignore-dependencies", ch)
 	})
 }
 

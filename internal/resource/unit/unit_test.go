@@ -127,7 +127,7 @@ func TestStartStopDone(t *testing.T) {
 	if err := a.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"start httpd.service replace", "stop httpd.service replace"}; !equal(f.callList(), want) {
+	if want := []string{"start httpd.service replace", "stop httpd.service ignore-dependencies"}; !equal(f.callList(), want) {
 		t.Errorf("calls %q, want %q", f.callList(), want)
 	}
 }
@@ -184,7 +184,7 @@ func TestReconnectAfterClosedConnection(t *testing.T) {
 	if d.n != 2 || !f1.closed {
 		t.Errorf("dialled %d times, old connection closed %v; want 2, true", d.n, f1.closed)
 	}
-	if want := []string{"stop httpd.service replace"}; !equal(f2.callList(), want) {
+	if want := []string{"stop httpd.service ignore-dependencies"}; !equal(f2.callList(), want) {
 		t.Errorf("new connection calls %q, want %q", f2.callList(), want)
 	}
 }
