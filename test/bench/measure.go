@@ -17,10 +17,21 @@ import (
 // DetectTime finds the first journal entry of node n at or after since
 // whose MESSAGE contains every marker, and returns its time.
 func DetectTime(ctx context.Context, n *cluster.Node, since time.Time, markers []string) (time.Time, bool) {
-	out, err := n.Run(ctx, "journalctl", "-o", "json", "--no-pager", "--since", fmt.Sprintf("@%d", since.Unix()-1))
-	if err != nil {
+	hits := journalMatches(ctx, n, since, markers)
+	if len(hits) == 0 {
 		return time.Time{}, false
 	}
+	return hits[0], true
+}
+
+// journalMatches lists the times of the journal entries of node n since
+// since whose message contains every marker.
+func journalMatches(ctx context.Context, n *cluster.Node, since time.Time, markers []string) []time.Time {
+	out, err := n.Run(ctx, "journalctl", "-o", "json", "--no-pager", "--since", fmt.Sprintf("@%d", since.Unix()-1))
+	if err != nil {
+		return nil
+	}
+	var hits []time.Time
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -36,25 +47,18 @@ func DetectTime(ctx context.Context, n *cluster.Node, since time.Time, markers [
 			continue
 		}
 		us, err := strconv.ParseInt(e.Realtime, 10, 64)
-		if err != nil {
-			continue
-		}
-		at := time.UnixMicro(us)
-		if at.Before(since) {
+		if err != nil || time.UnixMicro(us).Before(since) {
 			continue
 		}
 		all := true
 		for _, m := range markers {
-			if !strings.Contains(msg, m) {
-				all = false
-				break
-			}
+			all = all && strings.Contains(msg, m)
 		}
 		if all {
-			return at, true
+			hits = append(hits, time.UnixMicro(us))
 		}
 	}
-	return time.Time{}, false
+	return hits
 }
 
 // nodeSample is one reading of a node: the daemon's processes and eth0.
