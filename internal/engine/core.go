@@ -52,6 +52,7 @@ type peer struct {
 	lastAck    uint64 // last ackseq we sent for this peer
 	ackedUs    uint64 // highest ackseq the peer sent for our messages
 	pingCount  int    // ping nodes the peer reaches (-1: it does not say)
+	stSeq      uint64 // seq of the newest status message applied
 	// retransmission requests for the current gap
 	gapFirst uint64
 	askAt    time.Time
@@ -389,6 +390,12 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 	}
 	switch t {
 	case tStatus:
+		// Only the newest status counts: a reordered or retransmitted older
+		// heartbeat still says "up" after the node went active.
+		if seq < p.stSeq {
+			break
+		}
+		p.stSeq = seq
 		if st, ok := ParseNodeStatus(m.Get("st")); ok && st != StatusDead {
 			c.setStatus(now, p, st, "heartbeat")
 		}
@@ -439,6 +446,7 @@ func (c *core) restart(now time.Time, p *peer, hg uint64) {
 	p.left = false
 	p.uuid = nil
 	p.lastAck, p.ackedUs = 0, 0
+	p.stSeq = 0
 	p.groups.reset()
 	p.gapFirst, p.askAt, p.tries = 0, time.Time{}, 0
 	for i := range p.links {

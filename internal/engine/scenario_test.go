@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -214,6 +215,18 @@ func (l *lab) deaths(observer, node string) []engine.NodeEvent {
 	return out
 }
 
+// requireNoFlap fails the test when observer saw node fall back from active
+// to up: a node never does that in one generation, only a stale heartbeat
+// applied out of order makes it look so.
+func (l *lab) requireNoFlap(t *testing.T, observer, node string) {
+	t.Helper()
+	for _, ne := range l.nodeEvents(observer, node) {
+		if ne.Old == engine.StatusActive && ne.New == engine.StatusUp {
+			t.Errorf("%s saw %s go active -> up at %v (%s)", observer, node, ne.At, ne.Reason)
+		}
+	}
+}
+
 func (l *lab) requireAllActive(t *testing.T) {
 	t.Helper()
 	l.mu.Lock()
@@ -238,6 +251,15 @@ func TestTwoNodesDeathAfterDeadtime(t *testing.T) {
 		l.start("hbb")
 		advance(3 * time.Second)
 		l.requireAllActive(t)
+		// A joining node is seen first up (its first heartbeat), then active
+		// (after the node-list handshake), in that order and once each.
+		var seq []string
+		for _, ne := range l.nodeEvents("hba", "hbb") {
+			seq = append(seq, ne.New.String())
+		}
+		if want := []string{"up", "active"}; !slices.Equal(seq, want) {
+			t.Errorf("hba saw hbb go through %v, want %v", seq, want)
+		}
 
 		killed := time.Now()
 		l.crash("hbb")
@@ -376,6 +398,7 @@ func TestLossNoFalseDeath(t *testing.T) {
 		l.start("hbb")
 		advance(10 * time.Minute)
 		for _, pair := range [][2]string{{"hba", "hbb"}, {"hbb", "hba"}} {
+			l.requireNoFlap(t, pair[0], pair[1])
 			if d := l.deaths(pair[0], pair[1]); len(d) != 0 {
 				t.Errorf("%s declared %s dead %d times under 30%% loss: %+v", pair[0], pair[1], len(d), d)
 				for _, ne := range l.nodeEvents(pair[0], pair[1]) {
@@ -458,9 +481,17 @@ func TestForgedAndReplayedPacketsIgnored(t *testing.T) {
 func TestRestartedPeerRejoins(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLab(t, []string{"hba", "hbb"}, 1, defaultTimers)
+		l.nets[0].Record(true)
 		l.start("hba")
 		l.start("hbb")
 		advance(3 * time.Second)
+		l.nets[0].Record(false)
+		var oldFrames [][]byte
+		for _, f := range l.nets[0].Frames() {
+			if f.From == "hbb" {
+				oldFrames = append(oldFrames, f.Data)
+			}
+		}
 		oldGen := l.snapshot("hbb").Generation
 		l.crash("hbb")
 		advance(l.timers.deadtime + 2*time.Second)
@@ -474,6 +505,19 @@ func TestRestartedPeerRejoins(t *testing.T) {
 		if n.Generation <= oldGen {
 			t.Errorf("hba tracks generation %x of hbb, want newer than %x", n.Generation, oldGen)
 		}
+		// Packets of the old generation, replayed now, are counted and ignored.
+		before := l.snapshot("hba").Stats.Replayed
+		for _, f := range oldFrames {
+			l.nets[0].Inject("hba", f)
+		}
+		advance(100 * time.Millisecond)
+		if got := l.snapshot("hba").Stats.Replayed - before; got != uint64(len(oldFrames)) || got == 0 {
+			t.Errorf("old-generation packets counted as replayed: %d, want %d", got, len(oldFrames))
+		}
+		if n2, _ := l.snapshot("hba").Node("hbb"); n2.Generation != n.Generation {
+			t.Errorf("a replayed old packet moved hbb's generation to %x", n2.Generation)
+		}
+		l.requireAllActive(t)
 		// A quick restart without a death in between is recognised as well.
 		l.crash("hbb")
 		l.start("hbb")
@@ -559,9 +603,56 @@ func TestOneWayCutAndRetransmission(t *testing.T) {
 		l.start("hbb")
 		advance(3 * time.Second)
 		l.nets[0].Cut("hba", "hbb")
+		l.nets[0].Record(true)
 		advance(2500 * time.Millisecond)
 		l.nets[0].Restore("hba", "hbb")
 		advance(3 * time.Second)
+		l.nets[0].Record(false)
+		// What went over the wire: hbb asks for the missed range with decimal
+		// firstseq/lastseq (as 3.0.6 does, unlike the hex seq), hba resends
+		// exactly those messages, and hbb acknowledges past the gap (ackseq hex).
+		firstAsk := -1
+		resent := map[uint64]bool{} // seqs hba sent after hbb first asked
+		var asks [][2]uint64
+		var maxAck uint64
+		for i, f := range l.nets[0].Frames() {
+			m, err := wire.Unmarshal(f.Data, l.keys)
+			if err != nil {
+				t.Fatalf("recorded frame does not decode: %v", err)
+			}
+			switch {
+			case f.From == "hba" && m.Get("seq") != "" && firstAsk >= 0:
+				sq, _ := strconv.ParseUint(m.Get("seq"), 16, 64)
+				resent[sq] = true
+			case f.From == "hbb" && m.Get("t") == "NS_rexmit":
+				a, err1 := strconv.ParseUint(m.Get("firstseq"), 10, 64)
+				b, err2 := strconv.ParseUint(m.Get("lastseq"), 10, 64)
+				if err1 != nil || err2 != nil || m.Get("dest") != "hba" || a > b {
+					t.Fatalf("bad NS_rexmit: %q", f.Data)
+				}
+				asks = append(asks, [2]uint64{a, b})
+				if firstAsk < 0 {
+					firstAsk = i
+				}
+			case f.From == "hbb" && m.Get("t") == "NS_ackmsg":
+				v, err := strconv.ParseUint(m.Get("ackseq"), 16, 64)
+				if err != nil || m.Get("dest") != "hba" {
+					t.Fatalf("bad NS_ackmsg: %q", f.Data)
+				}
+				maxAck = max(maxAck, v)
+			}
+		}
+		if len(asks) == 0 {
+			t.Fatalf("no NS_rexmit on the wire")
+		}
+		for s := asks[0][0]; s <= asks[0][1]; s++ {
+			if !resent[s] {
+				t.Errorf("hbb asked for %d..%d; %d was not resent", asks[0][0], asks[0][1], s)
+			}
+		}
+		if maxAck == 0 {
+			t.Errorf("hbb sent no NS_ackmsg")
+		}
 		sb := l.snapshot("hbb").Stats
 		sa := l.snapshot("hba").Stats
 		if sb.RexmitAsked == 0 {
@@ -574,6 +665,7 @@ func TestOneWayCutAndRetransmission(t *testing.T) {
 		if n.Status != engine.StatusActive {
 			t.Errorf("hba = %v after a short one-way cut", n.Status)
 		}
+		l.requireNoFlap(t, "hbb", "hba")
 	})
 }
 
@@ -593,6 +685,7 @@ func TestDuplicationAndReorderingHarmless(t *testing.T) {
 				if d := len(l.deaths(o, n)); d != 0 {
 					t.Errorf("%s declared %s dead %d times at 20ms/80ms with duplication and reordering", o, n, d)
 				}
+				l.requireNoFlap(t, o, n)
 			}
 		}
 		if l.snapshot("hba").Stats.Duplicate == 0 {
