@@ -388,6 +388,9 @@ func (e *Engine) logEvent(ev Event) {
 		e.log.Info("heartbeat restart on node", "node", ev.Node, "old_generation", ev.OldGen, "generation", ev.NewGen)
 	case GroupEvent:
 		attrs := []any{"group", ev.Group, "state", ev.New.String(), "old_state", ev.Old.String()}
+		if ev.Node != "" {
+			attrs = append(attrs, "node", ev.Node)
+		}
 		if ev.Reason != "" {
 			attrs = append(attrs, "reason", ev.Reason)
 		}

@@ -64,8 +64,12 @@ func (SendErrorEvent) event() {}
 
 // GroupEvent reports a change of one of our resource groups.
 type GroupEvent struct {
-	At       time.Time
-	Group    string
+	At    time.Time
+	Group string
+	// Node is, while we acquire the group, the node it comes from: its
+	// last owner, or its preferred node when that is not us. Empty when the
+	// group is ours anyway.
+	Node     string
 	Old, New GroupState
 	Reason   string
 	Err      error

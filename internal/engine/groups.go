@@ -128,6 +128,7 @@ type group struct {
 	yield     bool   // a peer asked to take it over (hb_takeover): stand by until it holds it
 	giving    bool   // being handed to a 3.0.6 peer by a standby exchange
 	failback  bool   // taken from a dead/stopped preferred node: give it back when it returns
+	from      string // when we acquire it: the node it comes from (last owner, else its preferred node), "" if ours
 }
 
 // standsBy reports whether we keep away from the group: our own standby, or
@@ -403,7 +404,14 @@ func (c *core) acquire(now time.Time, g *group) {
 	if p := c.byName[g.Preferred]; p != nil {
 		g.failback = !c.alive(p) || !p.groups.reported
 	}
-	c.emit(GroupEvent{At: now, Group: g.Key, Old: GroupStopped, New: GroupStarting})
+	g.from = g.owner
+	if g.from == "" || g.from == c.cfg.LocalNode {
+		g.from = g.Preferred
+	}
+	if g.from == c.cfg.LocalNode {
+		g.from = ""
+	}
+	c.emit(GroupEvent{At: now, Group: g.Key, Node: g.from, Old: GroupStopped, New: GroupStarting})
 	c.reportDue = true
 	c.runOp(now, opAcquire, g.Key)
 }
@@ -431,14 +439,14 @@ func (c *core) opDone(now time.Time, r opResult) []action {
 	case opAcquire:
 		g.busy = false
 		if r.err != nil {
-			c.emit(GroupEvent{At: now, Group: g.Key, Old: GroupStarting, New: GroupStopping, Reason: "start failed", Err: r.err})
+			c.emit(GroupEvent{At: now, Group: g.Key, Node: g.from, Old: GroupStarting, New: GroupStopping, Reason: "start failed", Err: r.err})
 			g.failed = true
 			g.state, g.busy, g.reason = GroupStopping, true, "start failed"
 			c.runOp(now, opRelease, g.Key)
 			return c.out
 		}
 		g.state, g.retries = GroupRunning, 0
-		c.emit(GroupEvent{At: now, Group: g.Key, Old: GroupStarting, New: GroupRunning})
+		c.emit(GroupEvent{At: now, Group: g.Key, Node: g.from, Old: GroupStarting, New: GroupRunning})
 		c.reportDue = true
 	case opRelease:
 		if r.err != nil {

@@ -190,8 +190,20 @@ func TestTakeoverAfterCrashWithinDeadtime(t *testing.T) {
 		l.requireOwner(t, gB, "hbb")
 		var took time.Time
 		for _, ev := range l.events("hbb") {
-			if ge, ok := ev.(engine.GroupEvent); ok && ge.Group == gA && ge.New == engine.GroupRunning {
+			ge, ok := ev.(engine.GroupEvent)
+			if !ok || ge.New != engine.GroupRunning {
+				continue
+			}
+			// The takeover names the node the group came from (a journal
+			// NODE= field); hbb's own group comes from nowhere.
+			switch {
+			case ge.Group == gA:
 				took = ge.At
+				if ge.Node != "hba" {
+					t.Errorf("takeover of %s: Node = %q, want hba", gA, ge.Node)
+				}
+			case ge.Group == gB && ge.Node != "":
+				t.Errorf("start of hbb's own %s: Node = %q, want empty", gB, ge.Node)
 			}
 		}
 		if d := took.Sub(crashed); d < l.timers.deadtime-l.timers.keepalive || d > l.timers.deadtime+l.timers.keepalive {
@@ -218,6 +230,17 @@ func TestAutoFailback(t *testing.T) {
 				l.start("hba")
 				advance(2 * time.Second)
 				l.requireOwner(t, gA, tc.wantOwner)
+				if tc.wantOwner == "hba" {
+					var from []string
+					for _, ev := range l.events("hba") {
+						if ge, ok := ev.(engine.GroupEvent); ok && ge.Group == gA && ge.New == engine.GroupRunning {
+							from = append(from, ge.Node)
+						}
+					}
+					if len(from) == 0 || from[len(from)-1] != "hbb" {
+						t.Errorf("failback of %s: from = %q, want it to name hbb", gA, from)
+					}
+				}
 				l.requireOwner(t, gB, "hbb")
 				l.requireNoOverlap(t)
 			})

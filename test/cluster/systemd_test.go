@@ -704,9 +704,12 @@ func TestJournalFields(t *testing.T) {
 		t.Fatalf("node1: no entry with GROUP=%s and MESSAGE_ID=%s after node2's death; GROUP entries:\n%s", s.Key2, sdMsgGroupAcquired, sdEntries(gs))
 	}
 	t.Logf("node1: takeover: %s fields %s (%v after the death entry)", took,
-		sdFields(*took, "GROUP", "STATE", "OLD_STATE", "MESSAGE_ID", "PRIORITY"), took.At.Sub(dead.At).Round(time.Millisecond))
+		sdFields(*took, "GROUP", "NODE", "STATE", "OLD_STATE", "MESSAGE_ID", "PRIORITY"), took.At.Sub(dead.At).Round(time.Millisecond))
 	if took.Fields["STATE"] != "running" {
 		t.Errorf("takeover entry STATE=%q, want running", took.Fields["STATE"])
+	}
+	if took.Fields["NODE"] != "node2" {
+		t.Errorf("takeover entry NODE=%q, want node2 (the node the group came from)", took.Fields["NODE"])
 	}
 	// The resource itself is selectable too.
 	rs, err := sdJournal(ctx, n1, "RESOURCE="+s.Key2)
