@@ -210,7 +210,7 @@ func newUDPMedium(c *udpConfig, opts Options) (*udpMedium, error) {
 	if err := m.refreshOwn(); err != nil {
 		return fail(err)
 	}
-	info, err := m.resolve()
+	info, err := m.resolve(netip.Addr{})
 	if err != nil {
 		return fail(err)
 	}
@@ -291,8 +291,9 @@ func (m *udpMedium) wantLL() bool {
 	return false
 }
 
-func (m *udpMedium) resolve() (ifaceInfo, error) {
-	info, err := resolveIface(m.nl, m.cfg.dev, m.cfg.v6, m.wantLL())
+// resolve reads the interface; keep is the source address in use, if any.
+func (m *udpMedium) resolve(keep netip.Addr) (ifaceInfo, error) {
+	info, err := resolveIface(m.nl, m.cfg.dev, m.cfg.v6, m.wantLL(), keep)
 	if err == nil && !m.cfg.bcast {
 		info.bcast = netip.Addr{} // not used: do not rebind when it changes
 	}
@@ -443,10 +444,14 @@ func (m *udpMedium) check() {
 	if err := m.refreshOwn(); err != nil {
 		m.log.Debug("refresh local addresses", "err", err)
 	}
-	info, err := m.resolve()
 	m.mu.Lock()
 	st := m.st
 	m.mu.Unlock()
+	var keep netip.Addr
+	if st != nil {
+		keep = st.info.src
+	}
+	info, err := m.resolve(keep)
 	if st != nil {
 		if err == nil && info == st.info {
 			return

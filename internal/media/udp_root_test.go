@@ -271,3 +271,51 @@ func TestRootInterfaceRemoval(t *testing.T) {
 	}
 	expectFrom(t, a, "back", l.addrB)
 }
+
+// IPv6 knows no primary address and the kernel lists the newest address
+// first: a VIP this node takes over (added like ours, with nodad) must not
+// become the heartbeat source, neither for a medium already open nor for
+// one opened while the VIP is held.
+func TestRootIPv6VIPNotSource(t *testing.T) {
+	l := newLab(t)
+	logA, msgsA := testLogger(t)
+	oa := Options{Retry: 20 * time.Millisecond, Logger: logA}
+	spec := func(dev string, peer netip.Addr) []Spec {
+		return []Spec{{Kind: Ucast6, Dev: dev, Peers: []netip.Addr{peer}, Line: 1}}
+	}
+	a := l.mustOpen(l.nsA, spec(l.devA, l.addr6B), oa)
+	b := l.mustOpen(l.nsB, spec(l.devB, l.addr6A), Options{})
+	if err := a.Send([]byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, b, "before", l.addr6A)
+
+	ipCmd(t, "-n", l.nsA, "addr", "add", "fd99::100/64", "dev", l.devA, "nodad")
+	out, err := exec.Command("ip", "-n", l.nsA, "-6", "addr", "show", "dev", l.devA, "scope", "global").CombinedOutput()
+	if err != nil || strings.Index(string(out), "fd99::100") > strings.Index(string(out), "fd99::1/") {
+		t.Fatalf("the kernel does not list the VIP first, the test proves nothing: %v\n%s", err, out)
+	}
+	time.Sleep(200 * time.Millisecond) // ten interface checks at Retry 20ms
+	if err := a.Send([]byte("with vip")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, b, "with vip", l.addr6A)
+	for done := false; !done; {
+		select {
+		case m := <-msgsA:
+			if strings.Contains(m, "medium down") || strings.Contains(m, "changed") {
+				t.Errorf("adding a VIP disturbed the medium: %s", m)
+			}
+		default:
+			done = true
+		}
+	}
+
+	// A medium opened while the VIP is held picks the node's own address.
+	c := l.mustOpen(l.nsA, []Spec{{Kind: Mcast6, Dev: l.devA, Group: netip.MustParseAddr("ff15::44"), Port: 694, TTL: 1, Loop: false, Line: 2}}, Options{})
+	d := l.mustOpen(l.nsB, []Spec{{Kind: Mcast6, Dev: l.devB, Group: netip.MustParseAddr("ff15::44"), Port: 694, TTL: 1, Loop: false, Line: 2}}, Options{})
+	if err := c.Send([]byte("fresh")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, d, "fresh", l.addr6A)
+}

@@ -160,9 +160,14 @@ type ifaceInfo struct {
 // resolveIface finds dev's index and primary address. IPv4: the first
 // address without IFA_F_SECONDARY (VIPs added later in the subnet are
 // secondary; the kernel lists primaries first). IPv6: the first usable
-// (not tentative, deprecated or failed) link-local address when wantLL, the
-// first usable other address otherwise, falling back to the other kind.
-func resolveIface(nl *netlink.Handle, dev string, v6, wantLL bool) (ifaceInfo, error) {
+// (not tentative, deprecated or failed) link-local address when wantLL, a
+// usable other address otherwise, falling back to the other kind. IPv6 has
+// no primary/secondary, and the kernel lists a newly added address (a VIP
+// this node took over) before the older ones of its scope: so the source in
+// use, keep, stays while it is usable, and a fresh choice takes the oldest
+// address of its kind (the last listed), passing over temporary (privacy)
+// addresses unless nothing else is left.
+func resolveIface(nl *netlink.Handle, dev string, v6, wantLL bool, keep netip.Addr) (ifaceInfo, error) {
 	link, err := nl.LinkByName(dev)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -203,7 +208,7 @@ func resolveIface(nl *netlink.Handle, dev string, v6, wantLL bool) (ifaceInfo, e
 		}
 		return ifaceInfo{}, errors.New("no primary ipv4 address on interface")
 	}
-	var ll, other netip.Addr
+	var ll, other, llTemp, otherTemp netip.Addr
 	for _, a := range addrs {
 		if a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED|unix.IFA_F_DEPRECATED) != 0 {
 			continue
@@ -212,13 +217,27 @@ func resolveIface(nl *netlink.Handle, dev string, v6, wantLL bool) (ifaceInfo, e
 		if !ok {
 			continue
 		}
-		if ip.IsLinkLocalUnicast() {
-			if !ll.IsValid() {
-				ll = ip
-			}
-		} else if !other.IsValid() {
-			other = ip
+		if keep.IsValid() && ip == keep.WithZone("") {
+			info.src = ip
+			return info, nil
 		}
+		temp := a.Flags&unix.IFA_F_TEMPORARY != 0
+		switch {
+		case ip.IsLinkLocalUnicast() && !temp:
+			ll = ip
+		case ip.IsLinkLocalUnicast():
+			llTemp = ip
+		case !temp:
+			other = ip
+		default:
+			otherTemp = ip
+		}
+	}
+	if !ll.IsValid() {
+		ll = llTemp
+	}
+	if !other.IsValid() {
+		other = otherTemp
 	}
 	switch {
 	case wantLL && ll.IsValid(), !other.IsValid() && ll.IsValid():
