@@ -27,6 +27,8 @@ func main() {
 	flag.StringVar(&opts.StateDir, "state-dir", "/var/lib/heartbeat", "directory for the node uuid and generation")
 	flag.StringVar(&opts.RuntimeDir, "runtime-dir", "/run/heartbeat", "directory for the control socket and the record of held groups")
 	flag.BoolVar(&opts.WatchdogDirect, "watchdog-direct", false, "open and pet the ha.cf watchdog device directly instead of leaving it to systemd")
+	flag.IntVar(&opts.AnnounceCount, "announce-count", 0, "gratuitous ARPs / unsolicited NAs sent when a VIP is taken (0: 5)")
+	flag.DurationVar(&opts.AnnounceInterval, "announce-interval", 0, "time between VIP announcements (0: 200ms)")
 	flag.BoolVar(&checkConfig, "check-config", false, "check the configuration, print the result and exit")
 	flag.BoolVar(&cleanup, "cleanup", false, "release the resource groups a previous (crashed) run left behind, and exit (ExecStopPost)")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")

@@ -35,6 +35,7 @@ import (
 	"github.com/linuxha/heartbeat/internal/ping"
 	"github.com/linuxha/heartbeat/internal/resource/resolve"
 	"github.com/linuxha/heartbeat/internal/resource/unit"
+	"github.com/linuxha/heartbeat/internal/resource/vip"
 	"github.com/linuxha/heartbeat/internal/version"
 	"github.com/linuxha/heartbeat/internal/watchdog"
 )
@@ -48,7 +49,31 @@ type Options struct {
 	// WatchdogDirect makes the daemon open and pet the ha.cf watchdog
 	// device itself instead of leaving it to systemd.
 	WatchdogDirect bool
-	Stderr         io.Writer
+	// AnnounceCount and AnnounceInterval tune the gratuitous ARP /
+	// unsolicited NA bursts sent when a VIP is taken (zero: the defaults,
+	// vip.DefaultCount and vip.DefaultInterval). Flags, not ha.cf
+	// directives: a 3.0.6 node reading the same ha.cf would refuse them.
+	AnnounceCount    int
+	AnnounceInterval time.Duration
+	Stderr           io.Writer
+}
+
+// check reports option values that cannot work.
+func (o Options) check() error {
+	var errs []error
+	if o.AnnounceCount < 0 || o.AnnounceCount > 100 {
+		errs = append(errs, fmt.Errorf("--announce-count %d: want 1 to 100 (0: default %d)", o.AnnounceCount, vip.DefaultCount))
+	}
+	if o.AnnounceInterval < 0 || o.AnnounceInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("--announce-interval %v: want up to 1m (0: default %v)", o.AnnounceInterval, vip.DefaultInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// resolveConfig is how resources are found and driven.
+func (d *daemon) resolveConfig(units *unit.Manager) resolve.Config {
+	return resolve.Config{Units: units, Logger: d.log,
+		VIPOptions: vip.Options{Count: d.opts.AnnounceCount, Interval: d.opts.AnnounceInterval, Logger: d.log}}
 }
 
 // Socket names passed by systemd (FileDescriptorName= in the socket units).
@@ -59,6 +84,9 @@ const (
 
 // Run runs the daemon until ctx is cancelled (SIGTERM, SIGINT).
 func Run(ctx context.Context, opts Options) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
 	cfg, warnings, err := config.Load(opts.ConfigDir, config.Options{NodeName: opts.NodeName})
 	log, closeLog := newLogger(opts.Stderr, cfg)
 	defer closeLog()
@@ -120,7 +148,7 @@ func (d *daemon) run(ctx context.Context) error {
 	// outside our control blocks its group (3.0.6's verifyallidle).
 	units := unit.NewManager(log)
 	defer units.Close()
-	res := resolve.New(resolve.Config{Units: units, Logger: log})
+	res := resolve.New(d.resolveConfig(units))
 	held := &heldFile{path: filepath.Join(d.opts.RuntimeDir, "held-groups")}
 	if err := cleanupHeld(ctx, log, held, res); err != nil {
 		log.Error("cleaning up after the previous run", "err", err)
