@@ -160,6 +160,9 @@ func TestFailoverLinkPull(t *testing.T) {
 		}
 	}
 	p.checkOutage(t, "link of the owner cut", before, servedWithin)
+	// The client's neighbour entry moved to node2, and only node2 answers
+	// ARP for the VIP (node1 still holds it, behind its cut cable).
+	h.checkClientSees(ctx, n2)
 
 	before = time.Now().Add(-300 * time.Millisecond)
 	restored := time.Now()
@@ -185,6 +188,7 @@ func TestFailoverLinkPull(t *testing.T) {
 		}
 	}
 	p.checkOutage(t, "heal after the link came back", before, moveWithin)
+	h.checkClientSees(ctx, n1)
 	// Still one holder after a few more keepalives.
 	if holders, err := h.holders(ctx); err != nil || !slices.Equal(holders, []string{"node1"}) {
 		t.Errorf("VIP holders %v (%v), want [node1]", holders, err)
