@@ -154,6 +154,8 @@ func (d *daemon) run(ctx context.Context) error {
 		log.Error("cleaning up after the previous run", "err", err)
 	}
 	d.runner = newRunner(log, cfg.Groups, res, held, fencer(log))
+	busChanges := make(chan struct{}, 1)
+	d.runner.onChange = func() { poke(busChanges) }
 	groups := d.engineGroups(ctx, cfg, true)
 	d.orderAgainstUnits(ctx, orderingDropIn)
 
@@ -226,7 +228,6 @@ func (d *daemon) run(ctx context.Context) error {
 	log.Info("heartbeat starting", "node", cfg.LocalNode, "version", version.String(), "generation", gen)
 	go func() { engDone <- d.eng.Run(engCtx) }()
 	changes := make(chan struct{}, 1)
-	busChanges := make(chan struct{}, 1)
 	go d.watchEvents(svcCtx, changes, busChanges)
 	busReady := make(chan struct{})
 	reloads := make(chan chan error)
@@ -322,8 +323,13 @@ func (d *daemon) busInfo() (dbusapi.Info, map[string][]string) {
 	for _, g := range cfg.Groups {
 		groups[g.Key()] = tokens(g)
 	}
+	var states map[string][]string
+	if d.runner != nil {
+		states = d.runner.resourceStates()
+	}
 	return dbusapi.Info{
-		Version: version.String(), Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime,
+		ResourceStates: states,
+		Version:        version.String(), Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime,
 		Warntime: cfg.Warntime, Initdead: cfg.Initdead, AutoFailback: cfg.AutoFailback.String(),
 		Parameter: func(name string) (string, bool) {
 			if name == "hbversion" {

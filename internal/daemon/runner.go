@@ -37,13 +37,60 @@ type runner struct {
 	mu     sync.Mutex
 	agents map[string][]resource.Agent
 	stale  map[string]bool // resources changed: resolve again after release
+	// states is what heartbeat did with each resource of a group, in
+	// haresources order: stopped, starting, running, stopping, failed.
+	states map[string][]string
+	// onChange, if set before the engine runs, is called after a state
+	// changed (the D-Bus view refreshes).
+	onChange func()
+}
+
+// Resource states as the D-Bus API shows them.
+const (
+	resStopped  = "stopped"
+	resStarting = "starting"
+	resRunning  = "running"
+	resStopping = "stopping"
+	resFailed   = "failed"
+)
+
+func (r *runner) setState(key string, i int, st string) {
+	r.mu.Lock()
+	ss := r.states[key]
+	if i < len(ss) {
+		ss[i] = st
+	}
+	r.mu.Unlock()
+	if r.onChange != nil {
+		r.onChange()
+	}
+}
+
+// resourceStates returns each group's resource states.
+func (r *runner) resourceStates() map[string][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string][]string, len(r.states))
+	for k, ss := range r.states {
+		out[k] = slices.Clone(ss)
+	}
+	return out
+}
+
+func stoppedStates(n int) []string {
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = resStopped
+	}
+	return ss
 }
 
 func newRunner(log *slog.Logger, groups []config.Group, res resolver, held *heldFile, fence func(context.Context, string) error) *runner {
 	r := &runner{log: log, groups: map[string][]config.Resource{}, res: res, held: held, fence: fence,
-		agents: map[string][]resource.Agent{}, stale: map[string]bool{}}
+		agents: map[string][]resource.Agent{}, stale: map[string]bool{}, states: map[string][]string{}}
 	for _, g := range groups {
 		r.groups[g.Key()] = g.Resources
+		r.states[g.Key()] = stoppedStates(len(g.Resources))
 	}
 	return r
 }
@@ -84,15 +131,19 @@ func (r *runner) Acquire(ctx context.Context, key string) error {
 	if err := r.held.add(joinTokens(as)); err != nil {
 		r.log.Warn("cannot record the group for crash cleanup", "group", key, "err", err)
 	}
-	for _, a := range as {
+	for i, a := range as {
 		log := r.log.With("group", key, "resource", a.Token())
 		if st, err := a.Status(ctx); err == nil && st == resource.Running {
 			log.Info("resource already running")
+			r.setState(key, i, resRunning)
 			continue
 		}
+		r.setState(key, i, resStarting)
 		if err := a.Start(ctx); err != nil {
+			r.setState(key, i, resFailed)
 			return fmt.Errorf("resource %s: start: %w", a.Token(), err)
 		}
+		r.setState(key, i, resRunning)
 		log.Info("resource started")
 	}
 	return nil
@@ -110,14 +161,17 @@ func (r *runner) Release(ctx context.Context, key string) error {
 	for i := len(as) - 1; i >= 0; i-- {
 		a := as[i]
 		log := r.log.With("group", key, "resource", a.Token())
+		r.setState(key, i, resStopping)
 		if err := a.Stop(ctx); err != nil {
 			if st, serr := a.Status(ctx); serr == nil && st == resource.Stopped {
 				log.Warn("stop failed but the resource is stopped: probably not LSB-compliant", "err", err)
 			} else {
+				r.setState(key, i, resFailed)
 				errs = append(errs, fmt.Errorf("resource %s: stop: %w", a.Token(), err))
 				continue
 			}
 		}
+		r.setState(key, i, resStopped)
 		log.Info("resource stopped")
 	}
 	if len(errs) > 0 {
@@ -135,6 +189,7 @@ func (r *runner) Release(ctx context.Context, key string) error {
 		}
 		delete(r.agents, key)
 		delete(r.stale, key)
+		r.states[key] = stoppedStates(len(r.groups[key]))
 	}
 	r.mu.Unlock()
 	return nil
@@ -147,10 +202,15 @@ func (r *runner) update(groups []config.Group, restart []string) {
 	defer r.mu.Unlock()
 	for _, g := range groups {
 		r.groups[g.Key()] = g.Resources
+		if _, cached := r.agents[g.Key()]; !cached && len(r.states[g.Key()]) != len(g.Resources) {
+			r.states[g.Key()] = stoppedStates(len(g.Resources))
+		}
 	}
 	for _, k := range restart {
 		if _, cached := r.agents[k]; cached {
 			r.stale[k] = true
+		} else {
+			r.states[k] = stoppedStates(len(r.groups[k]))
 		}
 	}
 }

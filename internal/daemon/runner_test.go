@@ -104,6 +104,9 @@ func TestRunnerStartFailureAndStopChecks(t *testing.T) {
 	if slices.Contains(fr.calls, "start c") {
 		t.Errorf("resources after the failed one were started: %q", fr.calls)
 	}
+	if got := r.resourceStates()["a"]; !slices.Equal(got, []string{"running", "failed", "stopped"}) {
+		t.Errorf("resource states after b failed to start = %q", got)
+	}
 	// A stop that fails while status says stopped counts as stopped.
 	fr.agents["b"].failStop = true
 	if err := r.Release(context.Background(), "a"); err != nil {
@@ -114,6 +117,50 @@ func TestRunnerStartFailureAndStopChecks(t *testing.T) {
 	fr.agents["c"].failStop = true
 	if err := r.Release(context.Background(), "a"); err == nil {
 		t.Errorf("release succeeded although c is still running")
+	}
+	if got := r.resourceStates()["a"]; !slices.Equal(got, []string{"stopped", "stopped", "failed"}) {
+		t.Errorf("resource states after c failed to stop = %q", got)
+	}
+}
+
+// Each resource's state follows what the runner does with it, every step
+// is reported, and a reload that changes a held group's resources keeps the
+// old states until the group is released.
+func TestRunnerResourceStates(t *testing.T) {
+	g := group(t, "hba 10.0.0.1 db httpd")
+	fr := &fakeResolver{agents: map[string]*fakeAgent{}}
+	r := newRunner(slog.New(slog.DiscardHandler), []config.Group{g}, fr, &heldFile{path: filepath.Join(t.TempDir(), "h")}, nil)
+	var seen [][]string
+	r.onChange = func() { seen = append(seen, r.resourceStates()[g.Key()]) }
+	if got := r.resourceStates()[g.Key()]; !slices.Equal(got, []string{"stopped", "stopped", "stopped"}) {
+		t.Fatalf("initial states %q", got)
+	}
+	ctx := context.Background()
+	if err := r.Acquire(ctx, g.Key()); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"starting", "stopped", "stopped"}, {"running", "stopped", "stopped"},
+		{"running", "starting", "stopped"}, {"running", "running", "stopped"},
+		{"running", "running", "starting"}, {"running", "running", "running"},
+	}
+	if !slices.EqualFunc(seen, want, slices.Equal) {
+		t.Errorf("state changes during acquire:\n got %q\nwant %q", seen, want)
+	}
+	g2 := group(t, "hba 10.0.0.1 db")
+	r.update([]config.Group{g2}, []string{g.Key()})
+	if got := r.resourceStates()[g.Key()]; !slices.Equal(got, []string{"running", "running", "running"}) {
+		t.Errorf("states right after a reload of the held group %q, want the running ones", got)
+	}
+	seen = nil
+	if err := r.Release(ctx, g.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) == 0 || !slices.Equal(seen[0], []string{"running", "running", "stopping"}) {
+		t.Errorf("release does not stop right to left first: %q", seen)
+	}
+	if got := r.resourceStates()[g.Key()]; !slices.Equal(got, []string{"stopped", "stopped"}) {
+		t.Errorf("states after the release %q, want the new group's two resources stopped", got)
 	}
 }
 

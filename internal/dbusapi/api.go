@@ -29,6 +29,10 @@ type Info struct {
 	// may be nil. Keepalive, deadtime, warntime, initdead and auto_failback
 	// fall back to the fields above.
 	Parameter func(name string) (string, bool)
+	// ResourceStates maps a group key to the state of each of its
+	// resources, in haresources order ("stopped", "starting", "running",
+	// "stopping", "failed"); may be nil.
+	ResourceStates map[string][]string
 }
 
 // Options configure Run.

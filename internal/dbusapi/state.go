@@ -16,6 +16,13 @@ type Link struct {
 	Status uint32
 }
 
+// GroupResource is one element of the Group.ResourceStates property,
+// signature (ss): a haresources token and its state.
+type GroupResource struct {
+	Resource string
+	State    string
+}
+
 // props are the properties of one interface of one object, in a fixed order.
 type props struct {
 	names  []string
@@ -113,6 +120,16 @@ func buildView(s engine.Snapshot, info Info, groups map[string][]string) *view {
 			res = []string{}
 		}
 		p.set("Resources", res)
+		rs := []GroupResource{}
+		states := info.ResourceStates[g.Key]
+		for i, tok := range res {
+			st := "unknown"
+			if i < len(states) {
+				st = states[i]
+			}
+			rs = append(rs, GroupResource{Resource: tok, State: st})
+		}
+		p.set("ResourceStates", rs)
 		path := GroupPath(g.Key)
 		if _, dup := v.objects[path]; dup {
 			continue
