@@ -98,6 +98,7 @@ func testSnapshot() engine.Snapshot {
 		Groups: []engine.GroupInfo{
 			{Key: "10.0.0.10", Preferred: "hba", Owner: "hba", State: engine.GroupRunning},
 		},
+		Holds: "all", Settled: true,
 	}
 }
 

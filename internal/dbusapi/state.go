@@ -3,7 +3,6 @@ package dbusapi
 import (
 	"reflect"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -178,46 +177,31 @@ func (p *props) changed(old *props) map[string]dbus.Variant {
 
 func (p *props) all() map[string]dbus.Variant { return p.changed(nil) }
 
-// ResourceState is what cl_status rscstatus prints for the snapshot:
-// "transition" while any group is starting or stopping, otherwise which
-// categories of groups this node holds. "local" are the groups preferred by
-// this node, "foreign" those preferred by others; a category is held when
-// this node holds every group of it, and a category without groups counts
-// as held when the other one is held. Both held is "all", neither "none".
+// ResourceState is what cl_status rscstatus prints for the snapshot, as
+// Heartbeat 3.0.6 computes it (hb_rsc_resource_state): "transition" while
+// a group is starting or stopping or the resources are being negotiated
+// (start-up exchange, standby, shutdown), otherwise the categories this node
+// holds (Snapshot.Holds): "local", "foreign", "all" or "none". Without any
+// group it is "none".
+//
+// One difference: with auto_failback legacy (the default when ha.cf has no
+// auto_failback line) 3.0.6 never sets its holding bits and can only print
+// "none" or "transition"; heartbeat shows the categories as with on/off.
 func ResourceState(s engine.Snapshot) string {
-	var nLocal, nForeign, hLocal, hForeign int
+	if len(s.Groups) == 0 {
+		return "none"
+	}
 	for _, g := range s.Groups {
 		if g.State == engine.GroupStarting || g.State == engine.GroupStopping {
 			return "transition"
 		}
-		held := g.State == engine.GroupRunning
-		if strings.EqualFold(g.Preferred, s.LocalNode) {
-			nLocal++
-			if held {
-				hLocal++
-			}
-		} else {
-			nForeign++
-			if held {
-				hForeign++
-			}
-		}
 	}
-	local := nLocal > 0 && hLocal == nLocal
-	foreign := nForeign > 0 && hForeign == nForeign
-	if nLocal == 0 {
-		local = foreign
+	if !s.Settled {
+		return "transition"
 	}
-	if nForeign == 0 {
-		foreign = local
-	}
-	switch {
-	case local && foreign:
-		return "all"
-	case local:
-		return "local"
-	case foreign:
-		return "foreign"
+	switch s.Holds {
+	case "local", "foreign", "all":
+		return s.Holds
 	}
 	return "none"
 }

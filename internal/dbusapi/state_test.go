@@ -33,30 +33,28 @@ func TestEscapeLabel(t *testing.T) {
 }
 
 func TestResourceState(t *testing.T) {
-	g := func(pref string, st engine.GroupState) engine.GroupInfo {
-		return engine.GroupInfo{Key: pref + st.String(), Preferred: pref, State: st}
+	g := func(st engine.GroupState) engine.GroupInfo {
+		return engine.GroupInfo{Key: "g" + st.String(), Preferred: "hba", State: st}
 	}
 	run, stop := engine.GroupRunning, engine.GroupStopped
 	for _, tc := range []struct {
-		name   string
-		groups []engine.GroupInfo
-		want   string
+		name    string
+		groups  []engine.GroupInfo
+		holds   string
+		settled bool
+		want    string
 	}{
-		{"no groups", nil, "none"},
-		{"own group held, no foreign", []engine.GroupInfo{g("hba", run)}, "all"},
-		{"own group released", []engine.GroupInfo{g("hba", stop)}, "none"},
-		{"peer's group taken over, none of ours", []engine.GroupInfo{g("hbb", run)}, "all"},
-		{"peer's group not held, none of ours", []engine.GroupInfo{g("hbb", stop)}, "none"},
-		{"own held, peer's not", []engine.GroupInfo{g("hba", run), g("hbb", stop)}, "local"},
-		{"peer's held, own not", []engine.GroupInfo{g("hba", stop), g("hbb", run)}, "foreign"},
-		{"both held", []engine.GroupInfo{g("hba", run), g("hbb", run)}, "all"},
-		{"one of two own groups held", []engine.GroupInfo{g("hba", run), g("hba", stop)}, "none"},
-		{"starting", []engine.GroupInfo{g("hba", engine.GroupStarting), g("hbb", run)}, "transition"},
-		{"stopping", []engine.GroupInfo{g("hbb", engine.GroupStopping)}, "transition"},
-		{"failed here", []engine.GroupInfo{g("hba", engine.GroupFailed)}, "none"},
-		{"preferred name in another case", []engine.GroupInfo{g("HBA", run), g("hbb", stop)}, "local"},
+		{"no groups", nil, "all", true, "none"},
+		{"settled, local", []engine.GroupInfo{g(run)}, "local", true, "local"},
+		{"settled, foreign", []engine.GroupInfo{g(stop)}, "foreign", true, "foreign"},
+		{"settled, all", []engine.GroupInfo{g(run)}, "all", true, "all"},
+		{"settled, none", []engine.GroupInfo{g(stop)}, "none", true, "none"},
+		{"negotiating", []engine.GroupInfo{g(run)}, "local", false, "transition"},
+		{"starting", []engine.GroupInfo{g(engine.GroupStarting), g(run)}, "all", true, "transition"},
+		{"stopping", []engine.GroupInfo{g(engine.GroupStopping)}, "local", true, "transition"},
+		{"garbage holds", []engine.GroupInfo{g(run)}, "both", true, "none"},
 	} {
-		s := engine.Snapshot{LocalNode: "hba", Groups: tc.groups}
+		s := engine.Snapshot{LocalNode: "hba", Groups: tc.groups, Holds: tc.holds, Settled: tc.settled}
 		if got := ResourceState(s); got != tc.want {
 			t.Errorf("%s: ResourceState = %q, want %q", tc.name, got, tc.want)
 		}

@@ -100,6 +100,7 @@ type core struct {
 	xchg       *exchange // hb_standby exchange with a 3.0.6 peer in flight
 	xRetryAt   time.Time // no automatic standby before
 	sentStable bool      // isstable of our last report
+	sentHold   string    // rsc_hold of our last report
 }
 
 type pingNode struct {
@@ -680,7 +681,8 @@ func (c *core) send(now time.Time, m *wire.Message) {
 
 // snapshot returns a copy of the state for requests.
 func (c *core) snapshot() Snapshot {
-	s := Snapshot{LocalNode: c.cfg.LocalNode, Status: c.status, Generation: c.cfg.Generation, Stats: c.stats}
+	s := Snapshot{LocalNode: c.cfg.LocalNode, Status: c.status, Generation: c.cfg.Generation, Stats: c.stats,
+		Holds: c.rscHold(), Settled: c.discovered && !c.stopping && c.xchg == nil}
 	for _, n := range c.cfg.Nodes {
 		if n == c.cfg.LocalNode {
 			s.Nodes = append(s.Nodes, NodeInfo{Name: n, Local: true, Status: c.status, Generation: c.cfg.Generation, LastSeq: c.seq})

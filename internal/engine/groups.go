@@ -213,6 +213,16 @@ func (c *core) alive(p *peer) bool {
 	return p.heard && p.status != StatusDead && p.status != StatusUnknown && !p.left
 }
 
+// anyPeerDead reports a cluster node that is not alive.
+func (c *core) anyPeerDead() bool {
+	for _, p := range c.peers {
+		if !c.alive(p) {
+			return true
+		}
+	}
+	return false
+}
+
 // stable reports whether we know the holdings of every live peer, so that
 // decisions cannot start a group somebody else holds.
 func (c *core) stable(now time.Time) bool {
@@ -493,6 +503,11 @@ func (c *core) afterGroupChange(now time.Time) {
 	if !c.reportDue && len(c.groups) > 0 && c.settled() != c.sentStable && c.hasLegacyPeer() {
 		c.reportDue = true // tell a 3.0.6 peer when we become (un)stable
 	}
+	if !c.reportDue && len(c.groups) > 0 && c.discovered && c.sentHold != "" && c.rscHold() != c.sentHold {
+		// A category without groups changed hands (a peer came or went):
+		// the peers' view of who holds what must follow.
+		c.reportDue = true
+	}
 	if c.reportDue {
 		c.sendReport(now, "")
 	}
@@ -549,14 +564,18 @@ func (c *core) rscHold() string {
 	}
 	local = anyLocal && local
 	foreign = anyForeign && foreign
-	// A category without groups counts as held once we know the peers and
-	// none claims its mirror, as 3.0.6's i_hold_resources does after
-	// req_our_resources(): else a 3.0.6 peer logs "No one owns ...".
+	// A category without groups counts as held once we know the peers, as
+	// 3.0.6's i_hold_resources does (else a 3.0.6 peer logs "No one owns
+	// ..."): our empty local category unless a peer claims our share as
+	// its foreign one (req_our_resources), an empty foreign category while
+	// a peer is dead (takeover_from_node). The second depends on liveness
+	// only and the first follows it: two derived claims that watched each
+	// other would flip back and forth for ever.
 	vacuous := c.discovered && !c.stopping && c.xchg == nil
 	if !anyLocal && vacuous && !c.peerClaims(false) {
 		local = true
 	}
-	if !anyForeign && vacuous && local && !c.peerClaims(true) {
+	if !anyForeign && vacuous && local && c.anyPeerDead() {
 		foreign = true
 	}
 	switch {
@@ -597,7 +616,8 @@ func (c *core) sendReport(now time.Time, info string) {
 		}
 	}
 	m := c.build(tResource, "")
-	m.Add("rsc_hold", c.rscHold())
+	c.sentHold = c.rscHold()
+	m.Add("rsc_hold", c.sentHold)
 	m.Add("rtype", "full")
 	c.sentStable = c.settled() && info != infoStandby && info != infoShutdown
 	if c.sentStable {

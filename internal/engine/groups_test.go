@@ -622,3 +622,41 @@ func TestMissedFirstReportsAskedAgain(t *testing.T) {
 		l.requireNoOverlap(t)
 	})
 }
+
+// Holds follows 3.0.6's i_hold_resources in the common active/passive set-up
+// where only one node has haresources lines: the passive node holds its
+// (empty) local category, the active one its own groups; when the passive
+// node dies the active one holds all, and when it returns (auto_failback
+// on) each is back to local.
+func TestHoldsActivePassive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab(t, []string{"hba", "hbb"}, 1, timers{keepalive: 100 * time.Millisecond, deadtime: time.Second, warntime: 500 * time.Millisecond, initdead: 3 * time.Second})
+		l.groups = []engine.GroupConfig{{Key: gA, Preferred: "hba"}}
+		l.failback = engine.FailbackOn
+		holds := func(n string) string {
+			s := l.snapshot(n)
+			if !s.Settled {
+				return "unsettled " + s.Holds
+			}
+			return s.Holds
+		}
+		l.start("hba")
+		l.start("hbb")
+		advance(2 * time.Second)
+		l.requireOwner(t, gA, "hba")
+		if a, b := holds("hba"), holds("hbb"); a != "local" || b != "local" {
+			t.Errorf("both up: hba holds %q, hbb %q; want local, local", a, b)
+		}
+		l.crash("hbb")
+		advance(2 * time.Second)
+		if a := holds("hba"); a != "all" {
+			t.Errorf("hbb dead: hba holds %q, want all", a)
+		}
+		l.start("hbb")
+		advance(3 * time.Second)
+		l.requireOwner(t, gA, "hba")
+		if a, b := holds("hba"), holds("hbb"); a != "local" || b != "local" {
+			t.Errorf("hbb back: hba holds %q, hbb %q; want local, local", a, b)
+		}
+	})
+}

@@ -106,7 +106,18 @@ type Snapshot struct {
 	Generation uint64
 	Nodes      []NodeInfo
 	Groups     []GroupInfo
-	Stats      Stats
+	// Holds is which categories of groups this node holds, as 3.0.6's
+	// i_hold_resources and rsc_hold: "none", "local" (the groups this node
+	// prefers), "foreign" (the others') or "all". A category without
+	// groups counts as held once the start-up negotiation is over and no
+	// live peer claims it, as in 3.0.6 (a node without haresources lines
+	// of its own is "local").
+	Holds string
+	// Settled is false while resources are negotiated: before the first
+	// exchange with the peers is over, during a standby exchange, and while
+	// stopping. cl_status rscstatus says "transition" then.
+	Settled bool
+	Stats   Stats
 }
 
 // Node returns the snapshot of the named node.

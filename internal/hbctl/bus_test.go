@@ -87,7 +87,8 @@ func TestAgainstTheExporter(t *testing.T) {
 			{Name: "hba", Local: true, Status: engine.StatusActive},
 			{Name: "hbb", Status: engine.StatusActive, Links: []engine.LinkInfo{{Name: "eth0", Status: engine.LinkUp}}},
 		},
-		Groups: []engine.GroupInfo{{Key: "10.0.0.1", Preferred: "hba", Owner: "hba", State: engine.GroupRunning}}}}
+		Groups: []engine.GroupInfo{{Key: "10.0.0.1", Preferred: "hba", Owner: "hba", State: engine.GroupRunning}},
+		Holds:  "all", Settled: true}}
 	changes := make(chan struct{}, 1)
 	ready := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
