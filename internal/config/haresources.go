@@ -82,7 +82,11 @@ func parseGroup(d *diag, line int, s string) (Group, bool) {
 // "name::arg1::arg2", a bare IPv4 address (optionally "ip/bits/iface/bcast",
 // shorthand for IPaddr::token), a bare IPv6 address (optionally
 // "ip/bits/iface", shorthand for IPv6addr::token), or IPaddr::, IPaddr2::,
-// IPv6addr:: with an address argument.
+// IPv6addr:: with an address argument. IPaddr and IPaddr2 take an IPv4 or
+// an IPv6 address (IPv6 as addr[/bits[/iface]], as resource-agents'
+// IPaddr2 does). The argument of IPv6addr, and that of IPaddr and IPaddr2
+// when it starts with an IPv6 address, is kept whole: splitting it on "::"
+// would break the address.
 func ParseResource(tok string) (Resource, error) {
 	r := Resource{Token: tok}
 	if tok == "\\" {
@@ -101,7 +105,7 @@ func ParseResource(tok string) (Resource, error) {
 			r.Name, r.Args, r.VIP = "IPaddr", []string{tok}, v
 			return r, nil
 		}
-		v, err := parseVIP6(tok)
+		v, err := parseVIP6("IPv6addr", tok)
 		if err != nil {
 			return r, fmt.Errorf("resource %q: %w", tok, err)
 		}
@@ -119,7 +123,9 @@ func ParseResource(tok string) (Resource, error) {
 	if !hasArgs {
 		return r, nil
 	}
-	if name == "IPv6addr" {
+	ipaddr := name == "IPaddr" || name == "IPaddr2"
+	v6 := ipaddr && startsWithIPv6(rest)
+	if name == "IPv6addr" || v6 {
 		r.Args = []string{rest}
 	} else {
 		r.Args = strings.Split(rest, "::")
@@ -130,19 +136,36 @@ func ParseResource(tok string) (Resource, error) {
 		}
 	}
 	var err error
-	switch name {
-	case "IPaddr", "IPaddr2":
+	switch {
+	case v6:
+		// "::" after the address, other than in an address (a misplaced
+		// broadcast, reported by parseVIP6), separates a second argument
+		for _, f := range strings.Split(rest, "/")[1:] {
+			if _, err := netip.ParseAddr(f); err != nil && strings.Contains(f, "::") {
+				return r, fmt.Errorf("resource %q: %s takes one argument, addr[/bits[/interface]] for IPv6", tok, name)
+			}
+		}
+		r.VIP, err = parseVIP6(name, r.Args[0])
+	case ipaddr:
 		if len(r.Args) != 1 {
 			return r, fmt.Errorf("resource %q: %s takes one argument, ip[/bits[/interface][/broadcast]]", tok, name)
 		}
 		r.VIP, err = parseVIP4(name, r.Args[0])
-	case "IPv6addr":
-		r.VIP, err = parseVIP6(r.Args[0])
+	case name == "IPv6addr":
+		r.VIP, err = parseVIP6(name, r.Args[0])
 	}
 	if err != nil {
 		return r, fmt.Errorf("resource %q: %w", tok, err)
 	}
 	return r, nil
+}
+
+// startsWithIPv6 reports whether s, up to its first "/", is an IPv6
+// address (with or without a zone, which parseVIP6 then rejects).
+func startsWithIPv6(s string) bool {
+	base, _, _ := strings.Cut(s, "/")
+	a, err := netip.ParseAddr(base)
+	return err == nil && a.Is6()
 }
 
 // isIPGlob matches ResourceManager's isip pattern [0-9]*.[0-9]*.[0-9]*.[0-9]*:
@@ -215,10 +238,15 @@ func parseBits4(s string) (int, error) {
 	return n, nil
 }
 
-// parseVIP6 parses addr[/bits[/interface]].
-func parseVIP6(s string) (*VIP, error) {
+// parseVIP6 parses addr[/bits[/interface]] for agent. An IPv6 address has
+// no broadcast address: an address where IPaddr's syntax puts the broadcast
+// (the third field, or for IPaddr and IPaddr2 the fourth) is an error. So is
+// a link-local address without an interface for IPaddr and IPaddr2, as in
+// resource-agents' findif.
+func parseVIP6(agent, s string) (*VIP, error) {
 	parts := strings.Split(s, "/")
-	if len(parts) > 3 {
+	ipaddr := agent == "IPaddr" || agent == "IPaddr2"
+	if len(parts) > 4 || len(parts) == 4 && !ipaddr {
 		return nil, fmt.Errorf("too many fields in %q (want addr[/bits[/interface]])", s)
 	}
 	a, err := netip.ParseAddr(parts[0])
@@ -228,7 +256,7 @@ func parseVIP6(s string) (*VIP, error) {
 	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
 		return nil, fmt.Errorf("%s is not a unicast address", a)
 	}
-	v := &VIP{Agent: "IPv6addr", Addr: a}
+	v := &VIP{Agent: agent, Addr: a}
 	if len(parts) > 1 {
 		n, err := strconv.Atoi(parts[1])
 		if err != nil || n < 1 || n > 128 {
@@ -237,10 +265,19 @@ func parseVIP6(s string) (*VIP, error) {
 		v.Bits = n
 	}
 	if len(parts) > 2 {
+		if _, err := netip.ParseAddr(parts[2]); err == nil {
+			return nil, fmt.Errorf("broadcast %q given for IPv6 address %s: IPv6 has no broadcast (want addr[/bits[/interface]])", parts[2], a)
+		}
 		if !validIfname(parts[2]) {
 			return nil, fmt.Errorf("bad interface name %q", parts[2])
 		}
 		v.Iface = parts[2]
+	}
+	if len(parts) > 3 {
+		return nil, fmt.Errorf("broadcast %q given for IPv6 address %s: IPv6 has no broadcast (want addr[/bits[/interface]])", parts[3], a)
+	}
+	if ipaddr && v.Iface == "" && a.IsLinkLocalUnicast() {
+		return nil, fmt.Errorf("link-local address %s needs an interface (want addr/bits/interface)", a)
 	}
 	return v, nil
 }

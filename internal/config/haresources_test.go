@@ -32,6 +32,16 @@ func TestParseResource(t *testing.T) {
 		{"IPv6addr::2001:db8::1/64", "IPv6addr", []string{"2001:db8::1/64"}, &VIP{Agent: "IPv6addr", Addr: a("2001:db8::1"), Bits: 64}},
 		{"2001:db8::2", "IPv6addr", []string{"2001:db8::2"}, &VIP{Agent: "IPv6addr", Addr: a("2001:db8::2")}},
 		{"2001:db8::3/64/eth1", "IPv6addr", []string{"2001:db8::3/64/eth1"}, &VIP{Agent: "IPv6addr", Addr: a("2001:db8::3"), Bits: 64, Iface: "eth1"}},
+		// IPaddr and IPaddr2 with an IPv6 address: the argument is kept whole
+		{"IPaddr2::fd00::10/64/eth0", "IPaddr2", []string{"fd00::10/64/eth0"}, &VIP{Agent: "IPaddr2", Addr: a("fd00::10"), Bits: 64, Iface: "eth0"}},
+		{"IPaddr2::fd00::10", "IPaddr2", []string{"fd00::10"}, &VIP{Agent: "IPaddr2", Addr: a("fd00::10")}},
+		{"IPaddr2::fd00::10/64", "IPaddr2", []string{"fd00::10/64"}, &VIP{Agent: "IPaddr2", Addr: a("fd00::10"), Bits: 64}},
+		{"IPaddr::2001:db8:0:1::5/64/eth1", "IPaddr", []string{"2001:db8:0:1::5/64/eth1"}, &VIP{Agent: "IPaddr", Addr: a("2001:db8:0:1::5"), Bits: 64, Iface: "eth1"}},
+		{"IPaddr::fd00::1:2", "IPaddr", []string{"fd00::1:2"}, &VIP{Agent: "IPaddr", Addr: a("fd00::1:2")}},
+		{"IPaddr2::2001:db8:1:2:3:4:5:6/128", "IPaddr2", []string{"2001:db8:1:2:3:4:5:6/128"}, &VIP{Agent: "IPaddr2", Addr: a("2001:db8:1:2:3:4:5:6"), Bits: 128}},
+		{"IPaddr2::fe80::13/64/eth1", "IPaddr2", []string{"fe80::13/64/eth1"}, &VIP{Agent: "IPaddr2", Addr: a("fe80::13"), Bits: 64, Iface: "eth1"}},
+		// a script that is not an address agent still splits on "::"
+		{"MyScript::fd00::10", "MyScript", []string{"fd00", "10"}, nil},
 	} {
 		r, err := ParseResource(tc.tok)
 		if err != nil {
@@ -48,6 +58,13 @@ func TestParseResource(t *testing.T) {
 		"10.0.0.1/24/10.0.0.255/eth0", "10.0.0.1//eth0", "0.0.0.0", "224.0.0.1", "IPaddr::", "IPaddr::x",
 		"IPaddr::10.0.0.1::y", "IPv6addr::2001:db8::1/129", "::1", "ff02::1", "2001:db8::1/64/eth0/x",
 		"::x", "a::::b", "\\", "1.2.3.4.5", "fe80::1%eth0", "IPaddr::10.0.0.1/24/this-name-is-too-long0",
+		// IPv6 with IPaddr/IPaddr2: no broadcast, prefix 1..128, no zone,
+		// no link-local without an interface
+		"IPaddr2::fd00::10/64/eth0/fd00::ff", "IPaddr2::fd00::10/64/fd00::ff", "IPaddr::fd00::10/64/eth0/x",
+		"IPaddr2::fd00::10/129", "IPaddr2::fd00::10/0", "IPaddr2::fd00::10//eth0", "IPaddr2::fd00::10/64/eth0/x/y",
+		"IPaddr2::fd00::10%eth0", "IPaddr2::fe80::1", "IPaddr::fe80::1/64", "IPaddr2::::1", "IPaddr2::ff02::1",
+		"IPaddr2::::ffff:10.0.0.1", "IPaddr2::fd00::10::x", "IPaddr2::fd00::10/64/eth0::x",
+		"IPv6addr::2001:db8::1/64/2001:db8::ff",
 	} {
 		if r, err := ParseResource(tok); err == nil {
 			t.Errorf("ParseResource(%q) = %+v, want an error", tok, r)
@@ -87,12 +104,17 @@ func TestParseHaresourcesForms(t *testing.T) {
 		{"hba", 7, []string{"drbddisk::r0", "Filesystem::/dev/drbd0::/data::ext4::noatime", "OCF::apache::web"},
 			[]string{"drbddisk", "Filesystem", "OCF"}},
 		{"hbb", 9, []string{"MailTo::root@example.com::takeover", "hbdemo"}, []string{"MailTo", "hbdemo"}},
+		{"hba", 10, []string{"IPaddr2::fd00::10/64/eth0", "IPaddr2::fd00::11", "IPaddr::fd00::12/64", "IPaddr2::fe80::13/64/eth1"},
+			[]string{"IPaddr2", "IPaddr2", "IPaddr", "IPaddr2"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("groups =\n%+v\nwant\n%+v", got, want)
 	}
 	if groups[0].Key() != "10.0.0.1" || groups[2].Key() != "drbddisk::r0" {
 		t.Errorf("keys = %q, %q", groups[0].Key(), groups[2].Key())
+	}
+	if v := groups[4].Resources[0].VIP; v == nil || v.Agent != "IPaddr2" || v.Addr != netip.MustParseAddr("fd00::10") || v.Bits != 64 || v.Iface != "eth0" {
+		t.Errorf("IPaddr2::fd00::10/64/eth0: vip %+v", v)
 	}
 }
 
@@ -107,6 +129,8 @@ func TestParseHaresourcesErrors(t *testing.T) {
 		{"hba a \\ \n", []int{1}, `stray "\\"`},
 		{"hba 1.2.3.4.5 ::x\n", []int{1, 1}, "resource"},
 		{"\n# c\nhba x::\n", []int{3}, "empty argument"},
+		{"hba IPaddr2::fd00::1/64/eth0/fd00::ff\nhbb IPaddr::fd00::2/64/fd00::ff IPaddr2::fd00::3\n", []int{1, 2}, "IPv6 has no broadcast"},
+		{"hba IPaddr2::fd00::1/200 IPaddr2::fe80::1\n", []int{1, 1}, `resource "IPaddr2::f`},
 	} {
 		_, err := ParseHaresources("haresources", []byte(tc.text))
 		errs := Errors(err)

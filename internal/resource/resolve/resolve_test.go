@@ -167,3 +167,33 @@ func TestResolveVIP(t *testing.T) {
 		t.Error("invalid prefix length accepted")
 	}
 }
+
+// TestResolveIPaddr2IPv6 resolves IPaddr2::/IPaddr:: tokens with an IPv6
+// address, parsed by config, into VIP agents for that address.
+func TestResolveIPaddr2IPv6(t *testing.T) {
+	r := New(Config{ResourceDir: t.TempDir(), InitDir: t.TempDir()})
+	for _, tc := range []struct {
+		tok  string
+		want vip.Spec
+	}{
+		{"IPaddr2::fd00::10/64/eth0", vip.Spec{Addr: netip.MustParseAddr("fd00::10"), Bits: 64, Iface: "eth0"}},
+		{"IPaddr2::fd00::10", vip.Spec{Addr: netip.MustParseAddr("fd00::10")}},
+		{"IPaddr::2001:db8::7/80", vip.Spec{Addr: netip.MustParseAddr("2001:db8::7"), Bits: 80}},
+	} {
+		res, err := config.ParseResource(tc.tok)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.tok, err)
+		}
+		a, err := r.Resolve(context.Background(), res)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.tok, err)
+		}
+		v, ok := a.(*vip.Agent)
+		if !ok {
+			t.Fatalf("%s: got %T, want *vip.Agent", tc.tok, a)
+		}
+		if got := v.Spec(); got != tc.want || !got.Addr.Is6() || v.Token() != tc.tok {
+			t.Errorf("%s: spec %+v token %q, want %+v", tc.tok, got, v.Token(), tc.want)
+		}
+	}
+}

@@ -7,7 +7,7 @@ import (
 )
 
 // route is the part of a routing-table entry that interface derivation
-// needs (Heartbeat's findif).
+// needs (Heartbeat's findif). Priority is the route's metric, its cost.
 type route struct {
 	Dst       netip.Prefix // invalid for a default route
 	LinkIndex int
@@ -16,13 +16,21 @@ type route struct {
 	Type      int  // unix.RTN_*; 0 is taken as unicast
 }
 
-// chooseRoute picks the connected route that covers addr, as findif does:
-// only unicast routes without a gateway whose destination contains addr
-// (default routes never qualify: they say nothing about the subnet). Among
-// those the longest prefix wins, then the lowest metric, then the lowest
-// interface index so the choice is deterministic. A linkIndex > 0 restricts
-// the search to that interface (the interface was given, the prefix length
-// was not).
+// chooseRoute picks the route that gives a missing interface or prefix
+// length, as Heartbeat's findif does: the lowest-cost (lowest metric) route
+// to the address. Only connected routes count: unicast, without a gateway,
+// with a destination that contains addr (default routes never qualify: they
+// say nothing about the subnet). Among those the lowest metric wins; equal
+// metrics go to the longest prefix, then to the lowest interface index so
+// the choice is deterministic. A linkIndex > 0 restricts the search to that
+// interface (the interface was given, the prefix length was not).
+//
+// Heartbeat's findif.c (IPaddr) keeps the matching /proc/net/route line
+// with the lowest metric (resource-agents' tools/findif.c since 2012 also
+// wants a prefix no shorter than the best so far, which makes its answer
+// depend on table order); resource-agents' findif.sh (IPaddr2) sorts the
+// "ip route list match" lines by metric, then by prefix length. Ties were
+// left to table order; the prefix and index keys here replace it.
 func chooseRoute(routes []route, addr netip.Addr, linkIndex int) (route, bool) {
 	var best route
 	found := false
@@ -41,12 +49,14 @@ func chooseRoute(routes []route, addr netip.Addr, linkIndex int) (route, bool) {
 	return best, found
 }
 
+// better orders candidate routes: lower metric, then longer prefix, then
+// lower interface index.
 func better(a, b route) bool {
-	if a.Dst.Bits() != b.Dst.Bits() {
-		return a.Dst.Bits() > b.Dst.Bits()
-	}
 	if a.Priority != b.Priority {
 		return a.Priority < b.Priority
+	}
+	if a.Dst.Bits() != b.Dst.Bits() {
+		return a.Dst.Bits() > b.Dst.Bits()
 	}
 	return a.LinkIndex < b.LinkIndex
 }

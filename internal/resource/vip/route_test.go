@@ -16,12 +16,21 @@ func TestChooseRoute(t *testing.T) {
 		{Dst: pfx("10.98.0.0/16"), LinkIndex: 3, Gateway: true},         // via a router
 		{Dst: pfx("10.98.1.0/24"), LinkIndex: 4, Priority: 100},
 		{Dst: pfx("10.98.1.0/24"), LinkIndex: 5, Priority: 50},
-		{Dst: pfx("10.98.0.0/20"), LinkIndex: 6, Priority: 0},
+		{Dst: pfx("10.98.0.0/20"), LinkIndex: 6, Priority: 60},
 		{Dst: pfx("10.98.1.128/25"), LinkIndex: 7, Type: unix.RTN_BLACKHOLE},
 		{Dst: pfx("10.98.2.0/24"), LinkIndex: 8, Priority: 0},
 		{Dst: pfx("10.98.3.0/24"), LinkIndex: 9, Priority: 7},
 		{Dst: pfx("10.98.3.0/24"), LinkIndex: 1, Priority: 7},
+		// 10.99/16: a longer prefix with a higher metric, and the reverse
+		{Dst: pfx("10.99.0.0/16"), LinkIndex: 10, Priority: 10},
+		{Dst: pfx("10.99.5.0/24"), LinkIndex: 11, Priority: 20},
+		{Dst: pfx("10.99.6.0/24"), LinkIndex: 12, Priority: 5},
+		{Dst: pfx("10.99.7.0/24"), LinkIndex: 13, Priority: 10}, // equal metric
+		{Dst: pfx("10.99.8.0/24"), LinkIndex: 10, Priority: 30}, // on link 10 too
 		{Dst: pfx("fd98::/64"), LinkIndex: 4, Priority: 256},
+		{Dst: pfx("fd98::/48"), LinkIndex: 5, Priority: 100},
+		{Dst: pfx("fd97::/48"), LinkIndex: 4, Priority: 256},
+		{Dst: pfx("fd97::/64"), LinkIndex: 5, Priority: 1024},
 		{Dst: pfx("fe80::/64"), LinkIndex: 4, Priority: 256},
 	}
 	tests := []struct {
@@ -32,15 +41,21 @@ func TestChooseRoute(t *testing.T) {
 		wantPx string
 	}{
 		{"lowest metric among equal prefixes", "10.98.1.200", 0, 5, "10.98.1.0/24"},
-		{"longest prefix beats lower metric", "10.98.1.5", 0, 5, "10.98.1.0/24"},
 		{"restricted to given link", "10.98.1.200", 4, 4, "10.98.1.0/24"},
+		{"restricted link uses its own route", "10.98.1.9", 5, 5, "10.98.1.0/24"},
 		{"restricted link falls back to its shorter prefix", "10.98.1.9", 6, 6, "10.98.0.0/20"},
 		{"only the shorter prefix covers", "10.98.4.1", 0, 6, "10.98.0.0/20"},
 		{"gateway and default routes do not count", "10.98.200.1", 0, 0, ""},
 		{"nothing covers", "192.0.2.1", 0, 0, ""},
 		{"restricted link without cover", "10.98.2.1", 4, 0, ""},
 		{"tie broken by lowest index", "10.98.3.3", 0, 1, "10.98.3.0/24"},
-		{"ipv6", "fd98::100", 0, 4, "fd98::/64"},
+		{"longer prefix with higher metric loses", "10.99.5.1", 0, 10, "10.99.0.0/16"},
+		{"longer prefix with lower metric wins", "10.99.6.1", 0, 12, "10.99.6.0/24"},
+		{"equal metric: longer prefix wins", "10.99.7.1", 0, 13, "10.99.7.0/24"},
+		{"restricted link: lower metric beats longer prefix", "10.99.8.1", 10, 10, "10.99.0.0/16"},
+		{"ipv6 lower metric beats longer prefix", "fd98::100", 0, 5, "fd98::/48"},
+		{"ipv6 restricted link", "fd98::100", 4, 4, "fd98::/64"},
+		{"ipv6 longer prefix with higher metric loses", "fd97::1", 0, 4, "fd97::/48"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

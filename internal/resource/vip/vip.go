@@ -2,12 +2,13 @@
 // virtual address added to an interface with netlink and announced to the
 // segment, without running any external command.
 //
-// A missing interface or prefix length is derived from the main routing
-// table as Heartbeat's findif does (see chooseRoute); a missing IPv4
-// broadcast is the highest address of the subnet. IPv4 addresses are added
-// without a label (the kernel makes them secondary when the subnet already
-// has a primary address); IPv6 addresses are added with IFA_F_NODAD so they
-// can be bound at once.
+// A missing interface or prefix length is taken from the lowest-metric
+// connected route to the address in the main routing table, as Heartbeat's
+// findif does (see chooseRoute); a missing IPv4 broadcast is the highest
+// address of the subnet. IPv4 addresses are added without a label (the
+// kernel makes them secondary when the subnet already has a primary
+// address); IPv6 addresses are added with IFA_F_NODAD so they can be bound
+// at once.
 //
 // Announcements: IPv4 sends a gratuitous ARP request and reply, IPv6 an
 // unsolicited neighbour advertisement with the override flag, the first
@@ -109,6 +110,9 @@ func New(token string, spec Spec, opts Options) (*Agent, error) {
 
 // Token returns the haresources token.
 func (a *Agent) Token() string { return a.token }
+
+// Spec returns the address as configured (before anything is derived).
+func (a *Agent) Spec() Spec { return a.spec }
 
 // Start adds the address unless it is present, then announces it (also when
 // it was already present). A failed announcement is logged, not returned:

@@ -255,6 +255,70 @@ func TestRootVIPv4Explicit(t *testing.T) {
 	})
 }
 
+// TestRootRouteMetric checks that the derived interface and prefix come
+// from the lowest-metric route, not the longest prefix: an IPv4 /27 on a
+// second interface d0 with metric 1000 loses to the connected /24 on s0
+// (metric 0), and an IPv6 /56 on it with metric 10 beats the
+// connected /64 on s0 (metric 256).
+func TestRootRouteMetric(t *testing.T) {
+	l := newLab(t)
+	ctx := context.Background()
+	l.in(t, l.srv, func() {
+		// a veth pair, since the dummy driver may be missing
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "d0"}, PeerName: "d1"}); err != nil {
+			t.Fatal(err)
+		}
+		var d0 netlink.Link
+		for _, name := range []string{"d1", "d0"} {
+			link, err := netlink.LinkByName(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := netlink.LinkSetUp(link); err != nil {
+				t.Fatal(err)
+			}
+			d0 = link
+		}
+		for _, r := range []struct {
+			dst    string
+			metric int
+		}{
+			{fmt.Sprintf("10.98.%d.96/27", l.n), 1000},
+			{"fd98::/56", 10},
+		} {
+			p := netip.MustParsePrefix(r.dst)
+			if err := netlink.RouteAdd(&netlink.Route{LinkIndex: d0.Attrs().Index, Dst: ipNet(p),
+				Priority: r.metric, Scope: netlink.SCOPE_LINK}); err != nil {
+				t.Fatalf("route %s: %v", r.dst, err)
+			}
+		}
+		for _, tc := range []struct {
+			vip    netip.Addr
+			ifname string
+			bits   int
+		}{
+			{l.v4(101), "s0", 24},
+			{l.v6(0x101), "d0", 56},
+		} {
+			ag, err := New(tc.vip.String(), Spec{Addr: tc.vip}, Options{Count: 1, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ag.Start(ctx); err != nil {
+				t.Fatalf("start %s: %v", tc.vip, err)
+			}
+			if ad := findAddr(t, tc.ifname, tc.vip); ad == nil {
+				t.Errorf("%s not on %s", tc.vip, tc.ifname)
+			} else if bits, _ := ad.Mask.Size(); bits != tc.bits {
+				t.Errorf("%s: prefix length %d, want %d", tc.vip, bits, tc.bits)
+			}
+			if err := ag.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
 func TestRootVIPv6NoDAD(t *testing.T) {
 	l := newLab(t)
 	ctx := context.Background()
