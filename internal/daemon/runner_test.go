@@ -190,3 +190,34 @@ func TestStatusText(t *testing.T) {
 		t.Errorf("status = %q, want %q", got, want)
 	}
 }
+
+// 3.0.6's verifyallidle: a group with a resource already running outside
+// heartbeat at start-up is refused (never acquired here, logged as an
+// error), the others are managed.
+func TestEngineGroupsRefuseRunning(t *testing.T) {
+	cfg := &config.Config{}
+	cfg.LocalNode = "hba"
+	cfg.Groups = []config.Group{group(t, "hba 10.0.0.1 httpd"), group(t, "hbb 10.0.0.2 db")}
+	fr := &fakeResolver{agents: map[string]*fakeAgent{}}
+	fr.agents["httpd"] = &fakeAgent{token: "httpd", running: true, calls: &fr.calls}
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	d := &daemon{log: log}
+	d.runner = newRunner(log, cfg.Groups, fr, &heldFile{path: filepath.Join(t.TempDir(), "h")}, nil)
+	gs := d.engineGroups(context.Background(), cfg, true)
+	if len(gs) != 2 || !gs[0].Blocked || gs[1].Blocked {
+		t.Fatalf("groups %+v: want the first blocked, the second not", gs)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "httpd is already running outside heartbeat's control") || !strings.Contains(out, "group=10.0.0.1") {
+		t.Errorf("log %q", out)
+	}
+	if len(fr.calls) != 0 {
+		t.Errorf("the check started or stopped something: %q", fr.calls)
+	}
+	// A reload does not check again (the groups may be running because we
+	// run them).
+	logs.Reset()
+	if gs := d.engineGroups(context.Background(), cfg, false); gs[0].Blocked {
+		t.Errorf("reload blocked a group")
+	}
+}

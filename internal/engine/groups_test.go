@@ -660,3 +660,26 @@ func TestHoldsActivePassive(t *testing.T) {
 		}
 	})
 }
+
+// A group the daemon's start-up check refused (a resource was running
+// outside heartbeat) is never acquired on that node, not even when it is
+// the preferred node or the only one left: it runs on the peer, and with
+// the peer gone it stays down rather than being started twice.
+func TestBlockedGroupNeverAcquired(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)
+		l.blocked = map[string]string{"hba": gA}
+		l.start("hba")
+		l.start("hbb")
+		advance(2 * time.Second)
+		l.requireOwner(t, gA, "hbb")
+		l.requireOwner(t, gB, "hbb")
+		l.crash("hbb")
+		advance(3 * time.Second)
+		if got := l.world.owners(gA); len(got) != 0 {
+			t.Errorf("blocked group %s held by %v after the peer died", gA, got)
+		}
+		l.requireOwner(t, gB, "hba")
+		l.requireNoOverlap(t)
+	})
+}

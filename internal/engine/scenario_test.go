@@ -37,6 +37,7 @@ type lab struct {
 	gen    map[string]uint64
 
 	groups   []engine.GroupConfig
+	blocked  map[string]string // node -> a group its start-up check refused
 	failback engine.Failback
 	world    *world
 	pingNode string // a ping node every engine knows (ipfail)
@@ -81,12 +82,16 @@ func (l *lab) start(name string) {
 	}
 	var uuid [16]byte
 	copy(uuid[:], name)
+	groups := slices.Clone(l.groups)
+	for i := range groups {
+		groups[i].Blocked = l.blocked[name] == groups[i].Key
+	}
 	eng, err := engine.New(engine.Config{
 		LocalNode: name, Nodes: slices.Clone(l.names),
 		Keepalive: l.timers.keepalive, Deadtime: l.timers.deadtime, Warntime: l.timers.warntime, Initdead: l.timers.initdead,
 		Keys: l.keys, UUID: uuid, Generation: 0x6b070000 + l.gen[name],
 		LoadAvg: func() string { return "0.10 0.20 0.30 1/100 42" },
-		Groups:  l.groups, AutoFailback: l.failback, Runner: l.world.runner(name),
+		Groups:  groups, AutoFailback: l.failback, Runner: l.world.runner(name),
 		StopTimeout: time.Minute, PingNodes: l.pingNodes(), Deadping: l.timers.deadtime,
 	}, media)
 	if err != nil {
