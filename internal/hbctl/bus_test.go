@@ -95,7 +95,8 @@ func TestAgainstTheExporter(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- dbusapi.Run(ctx, be, changes, dbusapi.Options{Address: addr, Ready: func() { ready <- struct{}{} },
-			Info:   dbusapi.Info{Version: "v9", Keepalive: time.Second, Deadtime: 3 * time.Second, AutoFailback: "on"},
+			Info: dbusapi.Info{Version: "v9", Keepalive: time.Second, Deadtime: 3 * time.Second, AutoFailback: "on",
+				ResourceStates: map[string][]string{"10.0.0.1": {"running", "starting"}}},
 			Groups: map[string][]string{"10.0.0.1": {"10.0.0.1", "apache"}}})
 	}()
 	defer func() { cancel(); <-done }()
@@ -124,8 +125,13 @@ func TestAgainstTheExporter(t *testing.T) {
 	}
 	if st.Node != "hba" || st.State != "active" || st.Generation != 5 || st.Keepalive != "1s" || st.Source != "dbus" ||
 		st.ResourceState != "all" || len(st.Nodes) != 2 || st.Nodes[1].Name != "hbb" || st.Nodes[1].Links[0].Status != "up" ||
-		len(st.Groups) != 1 || strings.Join(st.Groups[0].Resources, " ") != "10.0.0.1 apache" {
+		len(st.Groups) != 1 || strings.Join(st.Groups[0].Resources, " ") != "10.0.0.1 apache" ||
+		strings.Join(st.Groups[0].ResourceStates, " ") != "running starting" {
 		t.Errorf("status over the bus = %+v", st)
+	}
+	// A resource not in the state its group implies is marked.
+	if out, code := runOut("hbctl", "groups"); code != 0 || !strings.Contains(out, "10.0.0.1 apache[starting]") {
+		t.Errorf("hbctl groups = %d %q, want apache marked starting", code, out)
 	}
 	if out, code := runOut("cl_status", "nodestatus", "HBB"); out != "active\n" || code != 0 {
 		t.Errorf("cl_status nodestatus HBB = %q %d", out, code)

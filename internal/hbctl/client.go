@@ -191,6 +191,12 @@ func clusterFromBus(mgr map[string]dbus.Variant, objs map[dbus.ObjectPath]map[st
 		g := Group{Key: gp.str("Key"), Preferred: gp.str("PreferredNode"), Owner: gp.str("Owner"), State: gp.str("StateText"),
 			Standby: gp.bool("Standby"), Failed: gp.bool("Failed")}
 		gp["Resources"].Store(&g.Resources)
+		var rs []dbusapi.GroupResource
+		if gp["ResourceStates"].Store(&rs) == nil && len(rs) == len(g.Resources) {
+			for _, r := range rs {
+				g.ResourceStates = append(g.ResourceStates, r.State)
+			}
+		}
 		c.Groups = append(c.Groups, g)
 	}
 	return c

@@ -424,13 +424,31 @@ func printGroups(w io.Writer, cl *Cluster) {
 		if g.Failed {
 			state += " (failed here)"
 		}
-		res := strings.Join(g.Resources, " ")
+		res := resourcesText(g)
 		if res == "" {
 			res = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.Key, g.Preferred, owner, state, res)
 	}
 	tw.Flush()
+}
+
+// resourcesText lists the group's resources; one whose state is not what
+// the group's state implies (running with the group running, stopped
+// otherwise) carries it in brackets: "10.0.0.1 httpd[starting]".
+func resourcesText(g Group) string {
+	want := "stopped"
+	if g.State == "running" {
+		want = "running"
+	}
+	parts := make([]string, len(g.Resources))
+	for i, r := range g.Resources {
+		parts[i] = r
+		if i < len(g.ResourceStates) && g.ResourceStates[i] != want {
+			parts[i] += "[" + g.ResourceStates[i] + "]"
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // watch prints every change until ctx is done.

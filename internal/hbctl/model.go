@@ -53,6 +53,9 @@ type Group struct {
 	Standby   bool
 	Failed    bool
 	Resources []string
+	// ResourceStates is this node's state of each resource, parallel to
+	// Resources (empty from a daemon that does not export it).
+	ResourceStates []string
 }
 
 // Node returns the named node; names compare case-insensitively, as in
@@ -130,6 +133,8 @@ type groupJSON struct {
 	Standby   bool     `json:"standby,omitempty"`
 	Failed    bool     `json:"failed,omitempty"`
 	Resources []string `json:"resources,omitempty"`
+	// ResourceStates is parallel to Resources.
+	ResourceStates []string `json:"resource_states,omitempty"`
 }
 
 func durString(d time.Duration) string {
