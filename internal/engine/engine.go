@@ -93,6 +93,27 @@ type Engine struct {
 	events  chan Event
 	lost    uint64
 	opCtx   context.Context
+	drops   map[string]*dropLog // per link and kind of bad packet; loop only
+}
+
+// dropLog rate-limits the warning for dropped packets: a node with a wrong
+// key or a stray sender would otherwise log every keepalive.
+type dropLog struct {
+	last       time.Time
+	suppressed int
+}
+
+// dropEvery is how often a recurring kind of bad packet is logged again.
+const dropEvery = time.Minute
+
+func dropKind(err error) string {
+	switch {
+	case errors.Is(err, wire.ErrAuth), errors.Is(err, wire.ErrUnknownKey):
+		return "auth"
+	case errors.As(err, new(errUnknownNode)):
+		return "unknown node"
+	}
+	return "malformed"
 }
 
 // ErrNoPeer is returned by Standby when no other node could take the groups.
@@ -410,7 +431,24 @@ func (e *Engine) logEvent(ev Event) {
 	case OwnerEvent:
 		e.log.Debug("group owner changed", "group", ev.Group, "node", ev.Owner, "old_node", ev.Old)
 	case BadPacketEvent:
-		e.log.Debug("packet dropped", "link", ev.Link, "err", ev.Err)
+		// Logged at warning level, the first of each kind per link at once,
+		// then once a minute with the number left out.
+		kind := dropKind(ev.Err)
+		key := ev.Link + "\x00" + kind
+		if e.drops == nil {
+			e.drops = map[string]*dropLog{}
+		}
+		d := e.drops[key]
+		if d == nil {
+			d = &dropLog{}
+			e.drops[key] = d
+		}
+		if !d.last.IsZero() && ev.At.Sub(d.last) < dropEvery {
+			d.suppressed++
+			return
+		}
+		e.log.Warn("packet dropped", "link", ev.Link, "reason", kind, "err", ev.Err, "suppressed", d.suppressed)
+		d.last, d.suppressed = ev.At, 0
 	case SendErrorEvent:
 		e.log.Error("cannot build message", "err", ev.Err)
 	}

@@ -143,7 +143,10 @@ func (h *haLab) waitMembers(ctx context.Context, within time.Duration) error {
 // and our journal.
 func (h *haLab) checkLogs(ctx context.Context) {
 	h.t.Helper()
-	bad := []string{"bad packet", "authentication failed", "ERROR", "authtoken does not match"}
+	// 3.0.6's words for a packet it refused: "Invalid authentication type
+	// [n] in message!", "node [x] failed authentication", "bad packet".
+	bad := []string{"bad packet", "authentication failed", "ERROR", "authtoken does not match",
+		"Invalid authentication", "failed authentication"}
 	if data, err := h.Node(1).ReadFile("/var/log/ha-log"); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
 			for _, b := range bad {
