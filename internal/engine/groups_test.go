@@ -526,6 +526,66 @@ func TestWatchdogPetFromLoop(t *testing.T) {
 	})
 }
 
+// stuckMedium blocks the engine loop in Send while stuck is set, as a
+// wedged syscall or a deadlock would.
+type stuckMedium struct {
+	engine.Medium
+	stuck atomic.Bool
+	gate  chan struct{}
+}
+
+func (m *stuckMedium) Send(b []byte) error {
+	if m.stuck.Load() {
+		<-m.gate
+	}
+	return m.Medium.Send(b)
+}
+
+// The watchdog is petted by the loop itself: a loop that hangs stops the
+// pets (so systemd kills the daemon), and they resume when it runs again.
+func TestWatchdogStopsWhenLoopHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var pets atomic.Int64
+		m := &stuckMedium{Medium: memnet.New("eth0", 1).Attach("hba"), gate: make(chan struct{})}
+		eng, err := engine.New(engine.Config{LocalNode: "hba", Nodes: []string{"hba", "hbb"}, Keepalive: time.Second, Deadtime: 3 * time.Second,
+			Keys: testKeys(), Watchdog: 2 * time.Second, Pet: func() { pets.Add(1) }}, []engine.Medium{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { eng.Run(ctx); close(done) }()
+		go func() {
+			for {
+				select {
+				case <-eng.Events():
+				case <-done:
+					return
+				}
+			}
+		}()
+		advance(3 * time.Second)
+		before := pets.Load()
+		if before < 3 {
+			t.Fatalf("only %d pets before the hang", before)
+		}
+		m.stuck.Store(true)
+		advance(10 * time.Second)
+		hung := pets.Load()
+		if hung-before > 1 { // at most the pet due before the loop reached Send
+			t.Errorf("%d pets while the loop hung for 10 s", hung-before)
+		}
+		m.stuck.Store(false)
+		close(m.gate)
+		advance(3 * time.Second)
+		if pets.Load()-hung < 2 {
+			t.Errorf("pets did not resume after the loop ran again: %d", pets.Load()-hung)
+		}
+		cancel()
+		<-done
+	})
+}
+
 // pinger answers the lab's ping node for the nodes whose path is up.
 type pinger struct {
 	mu      sync.Mutex
