@@ -307,3 +307,28 @@ func TestMediumPortInForce(t *testing.T) {
 		t.Errorf("warnings = %v, want udpport and baud after media", warns)
 	}
 }
+
+// The forms 3.0.6 accepts for stonith and hbaping parse (they are not
+// executed: docs/reference.md), with what an admin needs to see.
+func TestStonithAndHbaping(t *testing.T) {
+	cf, warns := mustParseHaCf(t, "node hba hbb\nbcast eth0\nstonith baytech /etc/ha.d/conf/stonith.baytech\nstonith_host * external/ipmi hbA 10.0.0.11 admin secret\nhbaping fc-card-name\n")
+	if cf.Stonith == nil || cf.Stonith.Type != "baytech" || cf.Stonith.ConfigFile != "/etc/ha.d/conf/stonith.baytech" || cf.Stonith.Line != 3 {
+		t.Errorf("stonith = %+v", cf.Stonith)
+	}
+	if len(cf.StonithHost) != 1 || cf.StonithHost[0].Host != "*" || cf.StonithHost[0].Type != "external/ipmi" ||
+		cf.StonithHost[0].Params != "hbA 10.0.0.11 admin secret" {
+		t.Errorf("stonith_host = %+v", cf.StonithHost)
+	}
+	var hba []Warning
+	for _, w := range warns {
+		if w.Line == 5 {
+			hba = append(hba, w)
+		}
+	}
+	if len(hba) != 1 || !strings.Contains(hba[0].Msg, "hbaping") || !strings.Contains(hba[0].Msg, "fc-card-name") {
+		t.Errorf("hbaping warnings %+v, want one naming the ignored value", hba)
+	}
+	if _, _, err := ParseHaCf("ha.cf", []byte("stonith baytech /x\nstonith baytech /y\n")); err == nil || !strings.Contains(err.Error(), "ha.cf:2: stonith: stonith specified twice (first at line 1)") {
+		t.Errorf("second stonith line: %v", err)
+	}
+}
