@@ -213,6 +213,9 @@ func Run(ctx context.Context, args []string, env Env) error {
 	case "watch":
 		return watch(ctx, f, env, dial)
 	case "check-config":
+		if f.json {
+			return checkConfigJSON(env.Stdout, f.configDir, f.nodeName)
+		}
 		if code := config.CheckConfig(env.Stdout, f.configDir, config.Options{NodeName: f.nodeName}); code != 0 {
 			return &exitError{code, errors.New("configuration has errors")}
 		}
@@ -232,6 +235,45 @@ func Run(ctx context.Context, args []string, env Env) error {
 	}
 	fs.Usage()
 	return &exitError{ExitUsage, fmt.Errorf("unknown command %q", cmd)}
+}
+
+// configProblem is one error or warning of check-config --json.
+type configProblem struct {
+	Path    string `json:"path,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
+
+// checkConfigJSON is `hbctl check-config --json`: {"ok":..., "errors":[...],
+// "warnings":[...]}, exit 1 when there are errors.
+func checkConfigJSON(w io.Writer, dir, node string) error {
+	_, warns, err := config.Load(dir, config.Options{NodeName: node})
+	out := struct {
+		OK       bool            `json:"ok"`
+		Dir      string          `json:"config_dir"`
+		Errors   []configProblem `json:"errors"`
+		Warnings []configProblem `json:"warnings"`
+	}{OK: err == nil, Dir: dir, Errors: []configProblem{}, Warnings: []configProblem{}}
+	for _, e := range config.Errors(err) {
+		var ce *config.Error
+		if errors.As(e, &ce) {
+			out.Errors = append(out.Errors, configProblem{Path: ce.Path, Line: ce.Line, Message: ce.Msg})
+		} else {
+			out.Errors = append(out.Errors, configProblem{Message: e.Error()})
+		}
+	}
+	for _, wn := range warns {
+		out.Warnings = append(out.Warnings, configProblem{Path: wn.Path, Line: wn.Line, Message: wn.Msg})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if werr := enc.Encode(out); werr != nil {
+		return werr
+	}
+	if !out.OK {
+		return &exitError{1, errors.New("configuration has errors")}
+	}
+	return nil
 }
 
 // fetch reads the cluster from the bus; when the daemon is not on the bus

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -177,5 +179,64 @@ func TestStatusFallsBackToControlSocket(t *testing.T) {
 	// Actions do not fall back.
 	if _, _, code := runHbctl(t, Env{Dial: dialTo(nil, errors.Join(ErrNotRunning)), ControlSocket: sock}, "standby"); code != ExitNoDaemon {
 		t.Errorf("standby without bus: exit %d", code)
+	}
+}
+
+// check-config --json gives scripts every error and warning with its file
+// and line, and exit 1 when there are errors.
+func TestCheckConfigJSON(t *testing.T) {
+	stage := func(name string) string {
+		src := filepath.Join("..", "config", "testdata", name)
+		dir := t.TempDir()
+		for _, f := range []string{"ha.cf", "haresources", "authkeys"} {
+			b, err := os.ReadFile(filepath.Join(src, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	type problem struct {
+		Path    string `json:"path"`
+		Line    int    `json:"line"`
+		Message string `json:"message"`
+	}
+	var res struct {
+		OK       bool      `json:"ok"`
+		Errors   []problem `json:"errors"`
+		Warnings []problem `json:"warnings"`
+	}
+	good := stage("lab_hba")
+	out, errs, code := runHbctl(t, Env{}, "check-config", "--json", "--config-dir", good, "--node-name", "hba")
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != ExitOK || !res.OK || len(res.Errors) != 0 {
+		t.Fatalf("good config: exit %d, %v, %+v (stderr %q)", code, err, res, errs)
+	}
+	bad := stage("many_errors")
+	res.OK, res.Errors = true, nil
+	out, _, code = runHbctl(t, Env{}, "check-config", "--json", "--config-dir", bad, "--node-name", "hba")
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 || res.OK {
+		t.Fatalf("broken config: exit %d, %v, ok=%v\n%s", code, err, res.OK, out)
+	}
+	want := map[string]bool{
+		filepath.Join(bad, "ha.cf") + `:3:unknown directive "deadtim"`:         false,
+		filepath.Join(bad, "haresources") + `:3:node "hbb" has no resources`:   false,
+		filepath.Join(bad, "authkeys") + ":2:key 1: method md5 requires a key": false,
+	}
+	for _, e := range res.Errors {
+		k := fmt.Sprintf("%s:%d:%s", e.Path, e.Line, e.Message)
+		if _, ok := want[k]; ok {
+			want[k] = true
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Errorf("check-config --json lacks %q among %d errors", k, len(res.Errors))
+		}
+	}
+	if len(res.Errors) < 20 {
+		t.Errorf("only %d errors: not all reported at once", len(res.Errors))
 	}
 }
