@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,5 +182,71 @@ func TestSerialOpenErrors(t *testing.T) {
 		if !errors.As(err, &se) || se.Line != 3 {
 			t.Errorf("Open(%s): not a SpecError with line 3: %#v", tc.path, err)
 		}
+	}
+}
+
+// A re-plugged cable: the device goes away (hangup) and a new one appears
+// at the same path (here a symlink re-pointed to a new pty). The medium is
+// reopened on its own, a frame cut by the hangup is dropped, and traffic
+// flows both ways again.
+func TestSerialReopen(t *testing.T) {
+	master1, slave1 := openPTY(t)
+	path := filepath.Join(t.TempDir(), "ttyHB0")
+	if err := os.Symlink(slave1, path); err != nil {
+		t.Fatal(err)
+	}
+	log, msgs := testLogger(t)
+	ms, err := Open(t.Context(), []Spec{{Kind: Serial, Path: path, Baud: 19200, Line: 3}}, Options{Logger: log, Retry: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ms[0]
+	t.Cleanup(func() { _ = m.Close() })
+	if _, err := master1.Write([]byte(sampleNetstring)); err != nil {
+		t.Fatal(err)
+	}
+	if p := recvPacket(t, m.Packets()); string(p.Data) != sampleNetstring {
+		t.Fatalf("before the pull: %q", p.Data)
+	}
+
+	// Pull: half a frame, then the line hangs up and the device is gone.
+	if _, err := master1.Write([]byte(sampleClassic[:25])); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	_ = master1.Close()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, msgs, "medium down")
+	time.Sleep(100 * time.Millisecond) // several failed reopen attempts
+
+	// Plug in: a new device at the same path.
+	master2, slave2 := openPTY(t)
+	if err := os.Symlink(slave2, path); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, msgs, "serial medium up")
+	if _, err := master2.Write([]byte(sampleClassic[25:] + sampleClassic)); err != nil {
+		t.Fatal(err)
+	}
+	if p := recvPacket(t, m.Packets()); string(p.Data) != sampleClassic {
+		t.Fatalf("after the re-plug: %q, want the whole frame only (the cut one dropped)", p.Data)
+	}
+	if err := m.Send([]byte(sampleNetstring)); err != nil {
+		t.Fatalf("send after the re-plug: %v", err)
+	}
+	got := make([]byte, 0, len(sampleClassic))
+	buf := make([]byte, 1024)
+	master2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for len(got) < len(sampleClassic) {
+		n, err := master2.Read(buf)
+		if err != nil {
+			t.Fatalf("read the new line: %v (got %q)", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != sampleClassic {
+		t.Fatalf("sent on the new line %q", got)
 	}
 }

@@ -410,6 +410,31 @@ func TestCampaignUnitFailsToStart(t *testing.T) {
 	if len(matching(es, "hbunitfail")) == 0 {
 		t.Errorf("node1's journal never names hbunitfail")
 	}
+	// As journal fields: the failure is an error (PRIORITY=3) with its
+	// MESSAGE_ID, then the release has the release MESSAGE_ID.
+	gs, err := sdJournal(ctx, n1, "GROUP="+h.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failEntry, relEntry *sdEntry
+	for i := range gs {
+		e := &gs[i]
+		switch {
+		case failEntry == nil && e.Fields["MESSAGE_ID"] == sdMsgGroupFailed:
+			failEntry = e
+		case failEntry != nil && relEntry == nil && e.Fields["MESSAGE_ID"] == sdMsgGroupReleased:
+			relEntry = e
+		}
+	}
+	if failEntry == nil || relEntry == nil {
+		t.Fatalf("node1: GROUP=%s entries lack the failure (%v) or the release after it (%v):\n%s", h.Key, failEntry != nil, relEntry != nil, sdEntries(gs))
+	}
+	if failEntry.Fields["PRIORITY"] != "3" || !strings.Contains(failEntry.Fields["ERR"], "hbunitfail") {
+		t.Errorf("failure entry %s: PRIORITY=%q ERR=%q, want 3 and the failing unit", failEntry, failEntry.Fields["PRIORITY"], failEntry.Fields["ERR"])
+	}
+	if relEntry.Fields["STATE"] != "failed" || relEntry.Fields["PRIORITY"] != "6" {
+		t.Errorf("release entry %s: STATE=%q PRIORITY=%q, want failed and 6", relEntry, relEntry.Fields["STATE"], relEntry.Fields["PRIORITY"])
+	}
 	// node1 held the VIP until it released the group; node2 took it after.
 	// Two holders would only be excusable within deadtime of the failure.
 	w.checkOverlap(t, "start failure on node1 and takeover by node2", boot, func(at time.Time) bool {

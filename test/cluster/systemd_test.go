@@ -19,6 +19,8 @@ import (
 const (
 	sdMsgNodeDead      = "5c1e7a3b9d2f4e6a8b0c1d2e3f405161"
 	sdMsgGroupAcquired = "7a2b3c4d5e6f40718293a4b5c6d7e8f9"
+	sdMsgGroupReleased = "9f8e7d6c5b4a43218f7e6d5c4b3a2910"
+	sdMsgGroupFailed   = "3e4f5a6b7c8d49e0a1b2c3d4e5f60718"
 )
 
 // maxOverlap is the longest time both nodes may be seen holding the VIP
