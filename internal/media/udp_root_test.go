@@ -319,3 +319,34 @@ func TestRootIPv6VIPNotSource(t *testing.T) {
 	}
 	expectFrom(t, d, "fresh", l.addr6A)
 }
+
+// A medium is bound to its device (SO_BINDTODEVICE): a heartbeat that
+// reaches the node's port over another interface is not this medium's, so
+// a cable pulled on eth0 is not hidden by traffic arriving on eth1.
+func TestRootBoundToDevice(t *testing.T) {
+	l := newLab(t)
+	devA2, devB2 := l.devA+"x", l.devB+"x"
+	ipCmd(t, "link", "add", devA2, "netns", l.nsA, "type", "veth", "peer", "name", devB2, "netns", l.nsB)
+	ipCmd(t, "-n", l.nsA, "addr", "add", "10.98.0.1/24", "dev", devA2)
+	ipCmd(t, "-n", l.nsB, "addr", "add", "10.98.0.2/24", "dev", devB2)
+	ipCmd(t, "-n", l.nsA, "link", "set", devA2, "up")
+	ipCmd(t, "-n", l.nsB, "link", "set", devB2, "up")
+	a := l.mustOpen(l.nsA, []Spec{{Kind: Ucast, Dev: l.devA, Peers: []netip.Addr{l.addrB}, Line: 1}}, Options{})
+	b := l.mustOpen(l.nsB, []Spec{{Kind: Ucast, Dev: l.devB, Peers: []netip.Addr{l.addrA}, Line: 1}}, Options{})
+	// The stray one is even addressed to node A's eth0 address (Linux
+	// accepts it on any interface): only the device binding keeps it out.
+	ipCmd(t, "-n", l.nsB, "route", "add", l.addrA.String()+"/32", "dev", devB2)
+	b2 := l.mustOpen(l.nsB, []Spec{{Kind: Ucast, Dev: devB2, Peers: []netip.Addr{l.addrA}, Line: 2}}, Options{})
+	if err := b2.Send([]byte("other device")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send([]byte("own device")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, a, "own device", l.addrB)
+	select {
+	case p := <-a.Packets():
+		t.Fatalf("medium on %s received %q from %s, which came in on %s", l.devA, p.Data, p.From, devA2)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
