@@ -132,6 +132,11 @@ node node1 node2
 	if err != nil || !strings.Contains(out, "org.linuxha.Heartbeat1.Manager") {
 		t.Fatalf("busctl introspect: %v\n%s", err, out)
 	}
+	pid1 := debMainPID(t, ctx, n1)
+	out, err = n1.Run(ctx, "busctl", "status", "org.linuxha.Heartbeat1")
+	if err != nil || !strings.Contains(out, fmt.Sprintf("PID=%d", pid1)) || !strings.Contains(out, "Unit=heartbeat.service") {
+		t.Fatalf("busctl status org.linuxha.Heartbeat1: want the daemon (PID %d, heartbeat.service): %v\n%s", pid1, err, out)
+	}
 	out, err = n1.Run(ctx, "hbctl", "status")
 	if err != nil || !strings.Contains(out, "node node1") || !strings.Contains(out, "node2") {
 		t.Fatalf("hbctl status: %v\n%s", err, out)
@@ -206,6 +211,20 @@ node node1 node2
 	out, err = n2.Run(ctx, "/usr/sbin/heartbeat", "--version")
 	if err != nil || !strings.Contains(out, "upgradetest") {
 		t.Fatalf("heartbeat --version after upgrade: %q, %v", out, err)
+	}
+
+	// The new build runs after a restart: restart the node that holds
+	// nothing (the group stays where it is) and ask its daemon's version.
+	if out, err := n1.Run(ctx, "systemctl", "restart", "heartbeat.service"); err != nil {
+		t.Fatalf("node1: systemctl restart heartbeat: %v\n%s", err, out)
+	}
+	debWaitNodeActive(t, ctx, n2, "node1", 40*time.Second)
+	out, err = n1.Run(ctx, "hbctl", "status", "--json")
+	if err != nil || !strings.Contains(out, "upgradetest") {
+		t.Fatalf("node1: hbctl status --json after the restart does not report the new build: %v\n%s", err, out)
+	}
+	if st := debGroup(t, ctx, n2); st.Owner != "node2" || st.State != "running" {
+		t.Fatalf("after restarting node1: group owner %q state %q, want node2 running", st.Owner, st.State)
 	}
 
 	// Remove on the owner: the service stops, the peer takes the VIP over,
@@ -369,6 +388,9 @@ func debCheckFiles(t *testing.T, ctx context.Context, n *Node) {
 	}
 	if out, err := n.Run(ctx, "getent", "group", "haclient"); err != nil || !strings.HasPrefix(out, "haclient:") {
 		t.Errorf("%s: group haclient: %q, %v", n.Hostname, out, err)
+	}
+	if out, err := n.Run(ctx, "getent", "passwd", "hacluster"); err != nil || !strings.HasPrefix(out, "hacluster:") {
+		t.Errorf("%s: user hacluster: %q, %v", n.Hostname, out, err)
 	}
 	if out, err := n.Run(ctx, "sh", "-c", "man -P cat 5 ha.cf 2>/dev/null | grep -c deadtime"); err != nil || strings.TrimSpace(out) == "0" {
 		t.Errorf("%s: man 5 ha.cf does not document deadtime: %q, %v", n.Hostname, out, err)

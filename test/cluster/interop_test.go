@@ -177,20 +177,37 @@ func (h *haLab) checkLogs(ctx context.Context) {
 }
 
 // TestInteropMedia boots 3.0.6 and ours over each medium and auth method
-// (and the key rotation 3.0.6 allows: both list two different keys and sign
-// with key 2; 3.0.6 verifies every packet with its *active* key, so the two
+// (ucast, bcast, mcast x crc, md5, sha1), and the state after a key
+// rotation as 3.0.6 allows it: both list two different keys and sign with
+// key 2 (3.0.6 verifies every packet with its *active* key, so the two
 // sides cannot sign with different keys, see docs/interop-3.0.6.md): both
 // see each other active, neither logs a bad packet.
 func TestInteropMedia(t *testing.T) {
-	cases := []struct {
+	type tcase struct {
 		name string
 		s    interopSetup
-	}{
-		{"ucast-sha1-rotation", interopSetup{Media: "ucast eth0 %[1]s\nucast eth0 %[2]s",
-			Keys1: "auth 2\n1 sha1 old-key\n2 sha1 new-key\n", Keys2: "auth 2\n1 sha1 old-key\n2 sha1 new-key\n"}},
-		{"bcast-md5", interopSetup{Media: "bcast eth0", Keys1: "auth 1\n1 md5 lab\n", Keys2: "auth 1\n1 md5 lab\n"}},
-		{"mcast-crc", interopSetup{Media: "mcast eth0 239.0.0.43 694 1 0", Keys1: "auth 1\n1 crc\n", Keys2: "auth 1\n1 crc\n"}},
 	}
+	// Every medium with every method.
+	var cases []tcase
+	media := []struct{ name, line string }{
+		{"ucast", "ucast eth0 %[1]s\nucast eth0 %[2]s"},
+		{"bcast", "bcast eth0"},
+		{"mcast", "mcast eth0 239.0.0.43 694 1 0"},
+	}
+	keys := []struct{ name, authkeys string }{
+		{"crc", "auth 1\n1 crc\n"},
+		{"md5", "auth 1\n1 md5 lab\n"},
+		{"sha1", "auth 1\n1 sha1 lab\n"},
+	}
+	for _, m := range media {
+		for _, k := range keys {
+			cases = append(cases, tcase{m.name + "-" + k.name, interopSetup{Media: m.line, Keys1: k.authkeys, Keys2: k.authkeys}})
+		}
+	}
+	// Both list an old and a new key and sign with the new one (index 2),
+	// the state after a rotation.
+	cases = append(cases, tcase{"ucast-sha1-second-key", interopSetup{Media: media[0].line,
+		Keys1: "auth 2\n1 sha1 old-key\n2 sha1 new-key\n", Keys2: "auth 2\n1 sha1 old-key\n2 sha1 new-key\n"}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
