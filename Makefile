@@ -36,8 +36,12 @@ test-root: ## tier 2: root tests in throwaway network namespaces
 test-cluster: build ## tier 3: cluster tests, real systemd nodes under systemd-nspawn
 	$(GO) test -count=1 -tags clustertest -timeout 15m -v ./test/cluster/...
 
+.PHONY: test-demo
+test-demo: build ## the demo (make demo) as a test: it fails when a step does not fail over
+	cd test/cluster && HEARTBEAT_DEMO=1 $(GO) test -count=1 -tags clustertest -timeout 5m -run '^TestDemo$$' .
+
 .PHONY: check
-check: lint lint-deb test test-root test-cluster ## everything CI runs: lint, lintian on the package, and all three test tiers
+check: lint lint-deb test test-root test-cluster test-demo ## everything CI runs: lint, lintian on the package, all three test tiers and the demo
 
 .PHONY: lint
 lint: tidy-check ## go vet, staticcheck, gofmt and the go.mod tidy check
