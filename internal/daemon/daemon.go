@@ -211,6 +211,16 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}()
 
+	// The engine runs until we tell it to stop, after STOPPING=1. It
+	// starts before anything slow: it pets the service watchdog, which may
+	// have been shortened to deadtime/2 already.
+	engCtx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
+	engDone := make(chan error, 1)
+	log.Info("heartbeat starting", "node", cfg.LocalNode, "version", version.String(), "generation", gen)
+	go func() { engDone <- d.eng.Run(engCtx) }()
+
+	// Respawn children: each is a systemd job the daemon waits for.
 	respawner := units.Respawner(unit.RespawnOptions{BindsTo: "heartbeat.service", Logger: log})
 	d.startRespawn(svcCtx, respawner, cfg)
 	defer func() {
@@ -220,13 +230,6 @@ func (d *daemon) run(ctx context.Context) error {
 			log.Warn("stopping respawn children", "err", err)
 		}
 	}()
-
-	// The engine runs until we tell it to stop, after STOPPING=1.
-	engCtx, stopEngine := context.WithCancel(context.Background())
-	defer stopEngine()
-	engDone := make(chan error, 1)
-	log.Info("heartbeat starting", "node", cfg.LocalNode, "version", version.String(), "generation", gen)
-	go func() { engDone <- d.eng.Run(engCtx) }()
 	changes := make(chan struct{}, 1)
 	go d.watchEvents(svcCtx, changes, busChanges)
 	busReady := make(chan struct{})

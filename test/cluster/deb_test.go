@@ -141,9 +141,15 @@ node node1 node2
 	if err != nil || !strings.Contains(out, "node node1") || !strings.Contains(out, "node2") {
 		t.Fatalf("hbctl status: %v\n%s", err, out)
 	}
+	// As 3.0.6: node1 holds its own groups ("local"); the foreign ones
+	// (none here) count as held only while node2 is dead.
 	out, err = n1.Run(ctx, "cl_status", "rscstatus")
-	if err != nil || strings.TrimSpace(out) != "all" {
-		t.Fatalf("cl_status rscstatus on the owner: %q, %v; want all", out, err)
+	if err != nil || strings.TrimSpace(out) != "local" {
+		t.Fatalf("cl_status rscstatus on the owner: %q, %v; want local", out, err)
+	}
+	out, err = n2.Run(ctx, "cl_status", "rscstatus")
+	if err != nil || strings.TrimSpace(out) != "local" {
+		t.Fatalf("cl_status rscstatus on node2 (no group of its own): %q, %v; want local, as 3.0.6", out, err)
 	}
 	out, err = n1.Run(ctx, "journalctl", "-u", "heartbeat", "--no-pager", "-o", "cat")
 	if err != nil || !strings.Contains(out, "resource group") {

@@ -317,6 +317,51 @@ func TestInteropHandover(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	h.checkLogs(ctx)
+	// Ours holds the group and stops: 3.0.6 hears the good-bye and takes
+	// the group because we left, not because we fell silent.
+	step("hbctl takeover on ours, again", "node2", 5*time.Second, func() error {
+		_, err := n2.Run(ctx, "hbctl", "takeover")
+		return err
+	})
+	stopOurs := time.Now()
+	step("graceful stop of ours holding the group", "node1", toOld, func() error {
+		_, err := n2.Run(ctx, "systemctl", "stop", "heartbeat.service")
+		return err
+	})
+	if data, err := n1.ReadFile("/var/log/ha-log"); err != nil {
+		t.Fatal(err)
+	} else {
+		var notice, dead bool
+		for _, line := range strings.Split(string(data), "\n") {
+			if ts, ok := haLogTime(line); !ok || ts.Before(stopOurs.Add(-time.Second)) {
+				continue
+			}
+			notice = notice || strings.Contains(line, "Received shutdown notice from 'node2'")
+			dead = dead || strings.Contains(line, "node2: is dead") || strings.Contains(line, "Dead node node2")
+		}
+		if !notice || dead {
+			t.Errorf("3.0.6 after our graceful stop: shutdown notice %v, declared dead %v; want the notice only", notice, dead)
+		}
+	}
+	if _, err := n2.Run(ctx, "systemctl", "start", "heartbeat.service"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.waitMembers(ctx, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
 	step("power off of 3.0.6", "node2", 5*time.Second, n1.PowerOff)
 	t.Logf("runtime %v", time.Since(start).Round(time.Millisecond))
+}
+
+// haLogTime reads the time of a 3.0.6 log line ("heartbeat[123]:
+// 2026/12/07_02:05:55 info: ..."), in the node's local time (UTC in the lab).
+func haLogTime(line string) (time.Time, bool) {
+	for _, f := range strings.Fields(line) {
+		if len(f) == len("2006/01/02_15:04:05") && f[4] == '/' && f[10] == '_' {
+			ts, err := time.ParseInLocation("2006/01/02_15:04:05", f, time.Local)
+			return ts, err == nil
+		}
+	}
+	return time.Time{}, false
 }
