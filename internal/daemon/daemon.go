@@ -220,10 +220,19 @@ func (d *daemon) run(ctx context.Context) error {
 	log.Info("heartbeat starting", "node", cfg.LocalNode, "version", version.String(), "generation", gen)
 	go func() { engDone <- d.eng.Run(engCtx) }()
 
-	// Respawn children: each is a systemd job the daemon waits for.
+	// Respawn children: transient units ordered After=heartbeat.service,
+	// so their start jobs finish only once we are up (READY=1). They are
+	// started off this goroutine: waiting here would deadlock the start.
 	respawner := units.Respawner(unit.RespawnOptions{BindsTo: "heartbeat.service", Logger: log})
-	d.startRespawn(svcCtx, respawner, cfg)
+	rsCtx, rsCancel := context.WithCancel(svcCtx)
+	rsDone := make(chan struct{})
+	go func() {
+		defer close(rsDone)
+		d.startRespawn(rsCtx, respawner, cfg)
+	}()
 	defer func() {
+		rsCancel()
+		<-rsDone
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := respawner.StopAll(sctx); err != nil {
