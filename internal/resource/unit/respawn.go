@@ -147,7 +147,10 @@ func respawnProperties(p Program, bindsTo string) []sddbus.Property {
 	cmd := append([]string{p.Path}, p.Args...)
 	props := []sddbus.Property{
 		sddbus.PropDescription("heartbeat respawn " + p.Path),
-		sddbus.PropExecStart(cmd, true),
+		// Exit status checked (no "-" prefix): a child that dies must fail
+		// the unit, or neither Restart=on-failure nor a failfast child's
+		// FailureAction=reboot would ever act.
+		sddbus.PropExecStart(cmd, false),
 		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
 	}
 	if p.User != "" && p.User != "root" {

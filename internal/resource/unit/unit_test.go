@@ -311,7 +311,7 @@ func TestRespawn(t *testing.T) {
 	if rp, ok := p["RestartPreventExitStatus"].(restartPrevent); !ok || len(rp.Statuses) != 1 || rp.Statuses[0] != 100 {
 		t.Errorf("RestartPreventExitStatus = %#v", p["RestartPreventExitStatus"])
 	}
-	if !strings.Contains(fmt.Sprint(p["ExecStart"]), "/usr/lib/x/my prog [/usr/lib/x/my prog -v a b]") {
+	if !strings.Contains(fmt.Sprint(p["ExecStart"]), "/usr/lib/x/my prog [/usr/lib/x/my prog -v a b] false") {
 		t.Errorf("ExecStart = %v", p["ExecStart"])
 	}
 	if fmt.Sprint(p["BindsTo"]) != "[heartbeat.service]" {
