@@ -149,6 +149,17 @@ func (h *haLab) checkLogs(ctx context.Context) {
 		"Invalid authentication", "failed authentication"}
 	if data, err := h.Node(1).ReadFile("/var/log/ha-log"); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
+			// 3.0.6 opens one receive socket per ucast line, all on port
+			// 694 with SO_REUSEPORT: the kernel spreads a peer's packets
+			// over them by source port, and 3.0.6 reads the sockets in
+			// turn. When our daemon restarts (new source port) a last
+			// packet of the old generation can be read after the first
+			// of the new one, and 3.0.6 calls it a replay; it drops it,
+			// nothing else happens (docs/interop-3.0.6.md).
+			if strings.Contains(line, "should_drop_message: attempted replay attack [node2]") {
+				h.t.Logf("3.0.6 log, reordering across its sockets after our restart: %s", line)
+				continue
+			}
 			for _, b := range bad {
 				if strings.Contains(line, b) {
 					h.t.Errorf("3.0.6 log: %s", line)
