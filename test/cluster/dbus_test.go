@@ -476,7 +476,9 @@ func TestHbctlStatus(t *testing.T) {
 			!slices.Equal(g.Resources, []string{d.Key}) {
 			t.Errorf("%s: groups %+v; want %s preferred and owned by node1, %s here", n.Hostname, s.Groups, d.Key, want)
 		}
-		wantRsc := map[string]string{"node1": "all", "node2": "none"}[n.Hostname]
+		// As 3.0.6 (cl_status rscstatus): each node holds its local
+		// category; node2's is empty, node1's foreign one is node2's.
+		wantRsc := map[string]string{"node1": "local", "node2": "local"}[n.Hostname]
 		if s.ResourceState != wantRsc {
 			t.Errorf("%s: resource_state %q, want %q", n.Hostname, s.ResourceState, wantRsc)
 		}
@@ -493,8 +495,8 @@ func TestHbctlStatus(t *testing.T) {
 	if r.Code != 0 || lines[0] != head {
 		t.Errorf("hbctl status: first line %q, want %q (%v)", lines[0], head, r)
 	}
-	if !slices.Contains(lines, "resources held: all") {
-		t.Errorf("hbctl status: no 'resources held: all':\n%s", r.Stdout)
+	if !slices.Contains(lines, "resources held: local") {
+		t.Errorf("hbctl status: no 'resources held: local':\n%s", r.Stdout)
 	}
 	if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "timers: keepalive 100ms, deadtime 1s") }) {
 		t.Errorf("hbctl status: no timers line:\n%s", r.Stdout)
