@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -127,7 +128,18 @@ func TestDBusBusctl(t *testing.T) {
 		t.Errorf("GetParameter keepalive: %v; want s \"100ms\"", r)
 	}
 
-	// Standby over the bus moves the group to node2.
+	// Standby over the bus moves the group to node2, and `hbctl watch`
+	// on node2 prints the move as it is committed.
+	watch, err := n2.Command(ctx, "timeout", "-s", "INT", "4", "hbctl", "watch", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var watchOut bytes.Buffer
+	watch.Stdout = &watchOut
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // subscribed
 	r, err = dbExec(ctx, n1, "busctl", "call", dbBusName, dbRootPath, dbManager, "Standby", "s", "all")
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +148,10 @@ func TestDBusBusctl(t *testing.T) {
 		t.Fatalf("busctl call Standby s all: %v", r)
 	}
 	took, err := d.waitOwner(ctx, "node2", dbMoveWithin)
+	_ = watch.Wait()
+	if w := watchOut.String(); !strings.Contains(w, `"Owner":"node2"`) || !strings.Contains(w, "/group/") {
+		t.Errorf("hbctl watch --json on node2 did not show the group's new owner:\n%s", w)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
