@@ -174,6 +174,9 @@ func (d *daemon) run(ctx context.Context) error {
 		Groups:       groups,
 		AutoFailback: failback(cfg.AutoFailback),
 		Runner:       d.runner,
+		// A timerfd: no wake-up of the Go runtime's monitor thread per
+		// keepalive (CPU per packet, docs/benchmarks.md).
+		NewTimer: media.NewKernelTimer,
 	}
 	targets, pingNames, err := pingTargets(cfg)
 	if err != nil {

@@ -47,6 +47,39 @@ type Config struct {
 	// (systemd's WATCHDOG=1), so that a wedged loop stops petting.
 	Watchdog time.Duration
 	Pet      func()
+
+	// NewTimer makes the loop's one timer, armed to fire after d; nil (or
+	// an error) means a time.Timer. The daemon passes a kernel timer
+	// (media.NewKernelTimer): the Go runtime's monitor thread wakes at
+	// every expiry of a runtime timer, twice per keepalive; a timerfd read
+	// through the poller does not wake it (docs/benchmarks.md).
+	NewTimer func(d time.Duration) (Timer, error)
+}
+
+// Timer is the engine loop's timer, in the manner of time.Timer. A value
+// on C that is stale after a Reset (a race the caller cannot see) is
+// harmless: the loop re-reads the clock and acts only on what is due.
+type Timer interface {
+	C() <-chan time.Time
+	Reset(d time.Duration)
+	Stop()
+}
+
+type stdTimer struct{ t *time.Timer }
+
+func (t stdTimer) C() <-chan time.Time   { return t.t.C }
+func (t stdTimer) Reset(d time.Duration) { t.t.Reset(d) }
+func (t stdTimer) Stop()                 { t.t.Stop() }
+
+func (e *Engine) newTimer(d time.Duration) Timer {
+	if e.cfg.NewTimer != nil {
+		t, err := e.cfg.NewTimer(d)
+		if err == nil {
+			return t
+		}
+		e.log.Warn("kernel timer unavailable, using the runtime's", "err", err)
+	}
+	return stdTimer{time.NewTimer(d)}
 }
 
 func (c *Config) validate() error {
@@ -291,17 +324,33 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer cancelOps()
 	e.opCtx = opCtx
 	e.exec(c.start(now))
-	timer := time.NewTimer(time.Until(c.nextWake()))
+	// The watchdog is petted from the loop every Watchdog/2 at the latest,
+	// and earlier when the loop is awake anyway (a keepalive, a packet):
+	// no wake-up of its own, which at tight timers costs more than the
+	// pet. One timer serves the core's deadlines and the pet's.
+	petting := e.cfg.Watchdog > 0 && e.cfg.Pet != nil
+	petEvery := e.cfg.Watchdog / 2
+	petEarly := petEvery - min(petEvery/2, e.cfg.Keepalive)
+	var lastPet time.Time
+	if petting {
+		e.cfg.Pet()
+		lastPet = time.Now()
+	}
+	wake := func() time.Time {
+		next := c.nextWake()
+		if petting {
+			if t := lastPet.Add(petEvery); t.Before(next) {
+				next = t
+			}
+		}
+		return next
+	}
+	armed := wake()
+	timer := e.newTimer(time.Until(armed))
 	defer timer.Stop()
+	timerC := timer.C()
 	done := ctx.Done()
 	var stopDeadline <-chan time.Time
-	var petC <-chan time.Time
-	if e.cfg.Watchdog > 0 && e.cfg.Pet != nil {
-		pet := time.NewTicker(e.cfg.Watchdog / 2)
-		defer pet.Stop()
-		petC = pet.C
-		e.cfg.Pet()
-	}
 	for !c.saidBye {
 		select {
 		case <-done:
@@ -323,18 +372,29 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.exec(c.recv(now, r.At, r.link, r.Data))
 		case r := <-e.results:
 			e.exec(c.opDone(time.Now(), r))
-		case <-timer.C:
+		case <-timerC:
+			armed = time.Time{} // fired: arm again whatever the deadline
 			now = time.Now()
 			refreshLd(now)
 			e.exec(c.tick(now))
 		case req := <-e.reqs:
 			req(c, time.Now())
-		case <-petC:
-			e.cfg.Pet()
 		case pr := <-e.pings:
 			e.exec(c.pingReply(time.Now(), pr))
 		}
-		timer.Reset(time.Until(c.nextWake()))
+		if petting {
+			if t := time.Now(); !t.Before(lastPet.Add(petEarly)) {
+				e.cfg.Pet()
+				lastPet = t
+			}
+		}
+		// Most packets leave the next deadline where it was (the next
+		// keepalive): re-arming the timer anyway costs a wake-up of the
+		// runtime's poller thread per packet.
+		if next := wake(); !next.Equal(armed) {
+			armed = next
+			timer.Reset(time.Until(next))
+		}
 	}
 	e.log.Info("heartbeat engine stopped", "node", e.cfg.LocalNode)
 	return nil

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -169,7 +170,9 @@ type udpState struct {
 
 type sendTarget struct {
 	conn *net.UDPConn
+	raw  *rawSender // on conn
 	dst  netip.AddrPort
+	sa   rawSockaddr // dst
 }
 
 func (s *udpState) close() {
@@ -245,7 +248,7 @@ func (m *udpMedium) Send(b []byte) error {
 	failed := 0
 	for i := range st.targets {
 		t := &st.targets[i]
-		if _, err := t.conn.WriteToUDPAddrPort(b, t.dst); err != nil {
+		if err := t.raw.sendTo(b, &t.sa, t.dst); err != nil {
 			failed++
 			if first == nil {
 				first = err
@@ -359,8 +362,18 @@ func (m *udpMedium) open(info ifaceInfo, pre *os.File) (*udpState, error) {
 				return fmt.Errorf("send socket: %w", err)
 			}
 			st.conns = append(st.conns, s)
+			rc, err := s.SyscallConn()
+			if err != nil {
+				return fmt.Errorf("send socket: %w", err)
+			}
+			raw := newRawSender(rc)
 			for _, d := range dsts {
-				st.targets = append(st.targets, sendTarget{conn: s, dst: netip.AddrPortFrom(d, uint16(c.port))})
+				dst := netip.AddrPortFrom(d, uint16(c.port))
+				sa, err := toRawSockaddr(dst, c.v6)
+				if err != nil {
+					return fmt.Errorf("send socket: %w", err)
+				}
+				st.targets = append(st.targets, sendTarget{conn: s, raw: raw, dst: dst, sa: sa})
 			}
 			return nil
 		}
@@ -391,8 +404,20 @@ func (m *udpMedium) open(info ifaceInfo, pre *os.File) (*udpState, error) {
 func (m *udpMedium) receive(st *udpState) {
 	defer m.wg.Done()
 	buf := make([]byte, MaxDatagram)
+	rc, err := st.recv.SyscallConn()
+	if err != nil {
+		m.markDown(st, fmt.Errorf("receive: %w", err))
+		return
+	}
+	zone := func(id uint32) string {
+		if int(id) == st.info.index {
+			return m.cfg.dev
+		}
+		return strconv.FormatUint(uint64(id), 10)
+	}
+	raw := newRawReceiver(rc, buf, zone)
 	for {
-		n, from, err := st.recv.ReadFromUDPAddrPort(buf)
+		n, from, err := raw.recvFrom()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				m.markDown(st, fmt.Errorf("receive: %w", err))
