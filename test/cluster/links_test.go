@@ -461,10 +461,11 @@ func TestBadPacketsIgnored(t *testing.T) {
 
 // TestBcast306Config runs the ha.cf of a real 3.0.6 lab cluster
 // (/work/shared/wire-samples/config/hbA/etc/ha.d/ha.cf), copied verbatim into
-// testdata/ha.cf.bcast306 with exactly two changes:
-//   - the media line "ucast eth0 10.250.0.2" became "bcast eth0";
-//   - the node lines "node hbA" / "node hbB" became "node node1" / "node node2"
-//     (the lab's host names).
+// testdata/ha.cf.bcast306 with one change: the media line "ucast eth0
+// 10.250.0.2" became "bcast eth0" (the sample cluster ran ucast). The node
+// names hbA and hbB are kept: the lab's hosts are node1 and node2, so each
+// daemon is told its name with --node-name in a unit drop-in, as an admin of
+// a renamed host would.
 //
 // Every other directive (logfile, debugfile, logfacility local0, keepalive 1,
 // warntime 2, deadtime 3, initdead 10, udpport 694, auto_failback on, crm off)
@@ -478,9 +479,15 @@ func TestBcast306Config(t *testing.T) {
 	}
 	lab := New(t, Options{Nodes: 2})
 	n1, n2 := lab.Node(1), lab.Node(2)
+	for n, name := range map[*Node]string{n1: "hbA", n2: "hbB"} {
+		dropIn := fmt.Sprintf("[Service]\nExecStartPre=\nExecStartPre=/usr/sbin/heartbeat --check-config --node-name %s\nExecStart=\nExecStart=/usr/sbin/heartbeat --node-name %s\n", name, name)
+		if err := n.WriteFile("/etc/systemd/system/heartbeat.service.d/60-node-name.conf", []byte(dropIn), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	lkStartDaemons(t, lab, string(hacf), "", "auth 1\n1 md5 labsecret\n")
 	for _, n := range lab.Nodes() {
-		lkWait(t, n, 20*time.Second, "both nodes active", lkAllActive("node1", "node2"))
+		lkWait(t, n, 20*time.Second, "both nodes active", lkAllActive("hba", "hbb"))
 	}
 	st, err := lkStatus(t.Context(), n1)
 	if err != nil {
@@ -494,7 +501,7 @@ func TestBcast306Config(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	ev := lkWaitJournal(t, n1, stop, 5*time.Second, "node status changed", "node=node2", "state=dead")
+	ev := lkWaitJournal(t, n1, stop, 5*time.Second, "node status changed", "node=hbb", "state=dead")
 	d := ev.At.Sub(stop)
 	t.Logf("systemctl stop took %v; node1 declared node2 dead %v after the stop began: %q",
 		stopped.Sub(stop).Round(time.Millisecond), d.Round(time.Millisecond), ev.Msg)
@@ -505,7 +512,7 @@ func TestBcast306Config(t *testing.T) {
 		t.Errorf("death by deadtime after a clean stop: %q", ev.Msg)
 	}
 	lkWait(t, n1, 2*time.Second, "node2 dead in hbctl status", func(st *control.Status) bool {
-		return st.State == "active" && lkNodeStatus(st, "node2") == "dead"
+		return st.State == "active" && lkNodeStatus(st, "hbb") == "dead"
 	})
 	// Stopped means stopped: node1's next broadcast heartbeats (keepalive 1s)
 	// must not start node2's daemon again, nor make node1 see it back.
@@ -513,7 +520,7 @@ func TestBcast306Config(t *testing.T) {
 	lkStaysDown(t, n2)
 	if st, err := lkStatus(t.Context(), n1); err != nil {
 		t.Error(err)
-	} else if lkNodeStatus(st, "node2") != "dead" {
+	} else if lkNodeStatus(st, "hbb") != "dead" {
 		t.Errorf("node1, 2.5s after node2's daemon was stopped: %s; want node2 dead", lkSummary(st))
 	}
 	t.Logf("whole test %v", time.Since(t0).Round(time.Millisecond))
