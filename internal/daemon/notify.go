@@ -119,14 +119,26 @@ type petter struct {
 func (d *daemon) watchdogs(cfg *config.Config) []petter {
 	var out []petter
 	if iv, err := sddaemon.SdWatchdogEnabled(false); err == nil && iv > 0 {
-		want := d.watchdogInterval(cfg)
-		if want < iv {
+		pet := d.notify.watchdog
+		if want := d.watchdogInterval(cfg); want < iv {
 			// A hung daemon must be killed (and its addresses removed by
-			// ExecStopPost) before the peer's deadtime runs out.
-			d.notify.say(fmt.Sprintf("WATCHDOG_USEC=%d", want.Microseconds()))
-			d.log.Info("service watchdog shortened to half the deadtime", "watchdog", want)
+			// ExecStopPost) before the peer's deadtime runs out. The short
+			// timeout goes out with the first pet, from the engine loop:
+			// systemd arms it at once, and sent here it would also time
+			// the start-up (D-Bus, resource probes), which on a loaded
+			// machine can take longer than half a tight deadtime.
+			first := true
+			pet = func() {
+				if !first {
+					d.notify.watchdog()
+					return
+				}
+				first = false
+				d.notify.say(fmt.Sprintf("%s\nWATCHDOG_USEC=%d", sddaemon.SdNotifyWatchdog, want.Microseconds()))
+				d.log.Info("service watchdog shortened to half the deadtime", "watchdog", want)
+			}
 		}
-		out = append(out, petter{pet: d.notify.watchdog, close: func() {}})
+		out = append(out, petter{pet: pet, close: func() {}})
 	}
 	if cfg.Watchdog != "" {
 		switch {

@@ -98,3 +98,51 @@ func TestWatchdogDirectiveWithoutDevice(t *testing.T) {
 		}
 	}
 }
+
+// A WatchdogSec= longer than half the deadtime is shortened, but only with
+// the first pet (which the engine loop sends): nothing reaches systemd when
+// the watchdogs are set up, so start-up is not timed by the short limit.
+func TestWatchdogShortenedOnFirstPet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("NOTIFY_SOCKET", path)
+	t.Setenv("WATCHDOG_USEC", "10000000")
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(unix.Getpid()))
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	d := &daemon{log: log, notify: newNotifier(log)}
+	cfg := &config.Config{}
+	cfg.Deadtime = 400 * time.Millisecond
+	ps := d.watchdogs(cfg)
+	if len(ps) != 1 {
+		t.Fatalf("%d watchdogs, want systemd's", len(ps))
+	}
+	buf := make([]byte, 256)
+	ln.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if k, _, err := ln.ReadFromUnix(buf); err == nil {
+		t.Fatalf("setting up the watchdog sent %q before any pet", buf[:k])
+	}
+	var got []string
+	for range 2 {
+		ps[0].pet()
+		ln.SetReadDeadline(time.Now().Add(2 * time.Second))
+		k, _, err := ln.ReadFromUnix(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(buf[:k]))
+	}
+	if got[0] != "WATCHDOG=1\nWATCHDOG_USEC=200000" {
+		t.Errorf("first pet %q, want WATCHDOG=1 with WATCHDOG_USEC=200000 (half the deadtime)", got[0])
+	}
+	if got[1] != "WATCHDOG=1" {
+		t.Errorf("second pet %q, want WATCHDOG=1 alone", got[1])
+	}
+	if !strings.Contains(logs.String(), "service watchdog shortened") {
+		t.Errorf("log %q, want the shortening logged", logs.String())
+	}
+}

@@ -41,7 +41,8 @@ func envInt(name string, def int) int {
 // TestClusterBench is the whole benchmark (make bench-cluster). Settings:
 // BENCH_RUNS (runs per scenario, 3), BENCH_CPU_SECS (footprint window, 30),
 // BENCH_SYSTEMS (comma-separated substrings of system names; all if empty),
-// BENCH_SCALE (node counts, "2,4,8,16"; "0" skips), BENCH_DOCS (where
+// BENCH_SCALE (node counts, "2,4,8,16"; "0" skips), BENCH_SCALE_TIMERS
+// (keepalive/deadtime of the scale series, 20ms/80ms), BENCH_DOCS (where
 // benchmarks.md/png go, ../../docs), BENCH_JSON (raw results,
 // ../../bin/bench-results.json).
 func TestClusterBench(t *testing.T) {
@@ -69,11 +70,12 @@ func TestClusterBench(t *testing.T) {
 			}
 		})
 	}
+	ka, dt := scaleTimers(t)
 	for _, n := range scaleSizes() {
-		res := &ScaleResult{Nodes: n, Media: "mcast", Timers: "keepalive 20ms, deadtime 80ms"}
+		res := &ScaleResult{Nodes: n, Media: "mcast", Timers: fmt.Sprintf("keepalive %v, deadtime %v", ka, dt)}
 		rep.Scaling = append(rep.Scaling, res)
 		t.Run(fmt.Sprintf("scale_%d", n), func(t *testing.T) {
-			if err := benchScale(t, n, min(rep.CPUWindow, 20*time.Second), res); err != nil {
+			if err := benchScale(t, n, ka, dt, min(rep.CPUWindow, 20*time.Second), res); err != nil {
 				res.Err = err.Error()
 				t.Logf("scale %d: %v", n, err)
 			}
@@ -120,6 +122,22 @@ func matches(filter []string, name string) bool {
 		}
 	}
 	return !any
+}
+
+// scaleTimers are the timers of the scale series, BENCH_SCALE_TIMERS
+// ("keepalive/deadtime", default the two-node bench's 20ms/80ms).
+func scaleTimers(t *testing.T) (keepalive, deadtime time.Duration) {
+	v := os.Getenv("BENCH_SCALE_TIMERS")
+	if v == "" {
+		v = "20ms/80ms"
+	}
+	a, b, ok := strings.Cut(v, "/")
+	ka, err1 := time.ParseDuration(a)
+	dt, err2 := time.ParseDuration(b)
+	if !ok || err1 != nil || err2 != nil || dt <= 2*ka {
+		t.Fatalf("BENCH_SCALE_TIMERS=%q: want keepalive/deadtime, e.g. 50ms/200ms", v)
+	}
+	return ka, dt
 }
 
 func scaleSizes() []int {
@@ -301,7 +319,7 @@ func failback(t *testing.T, st *Setup, p *Pinger, record func(string, Run)) {
 
 // benchScale boots n nodes of ours over multicast and measures packets and
 // CPU per node at steady state.
-func benchScale(t *testing.T, n int, window time.Duration, res *ScaleResult) error {
+func benchScale(t *testing.T, n int, keepalive, deadtime, window time.Duration, res *ScaleResult) error {
 	lab := cluster.New(t, cluster.Options{Nodes: n, BootTimeout: 3 * time.Minute})
 	ctx := t.Context()
 	names := make([]string, n)
@@ -311,7 +329,7 @@ func benchScale(t *testing.T, n int, window time.Duration, res *ScaleResult) err
 	media := "mcast eth0 239.0.0.77 694 1 0\nnode " + strings.Join(names, " ")
 	vip := lab.Addr(100)
 	for _, node := range lab.Nodes() {
-		if err := node.WriteHaConfig(oursHaCf(20*time.Millisecond, 80*time.Millisecond, media), "node1 "+vip+"/24/eth0\n", authkeys); err != nil {
+		if err := node.WriteHaConfig(oursHaCf(keepalive, deadtime, media), "node1 "+vip+"/24/eth0\n", authkeys); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,21 @@ import (
 // When both lose the ping node, nothing moves.
 func TestIpfail(t *testing.T) {
 	lab := New(t, Options{Nodes: 2, SecondNet: true})
+	ipfailScenario(t, lab, "ping "+lab.Client.Addr, lab.Client.Addr)
+}
+
+// TestIpfailPingGroup is TestIpfail with a ping_group of the client and an
+// address nobody answers on: the group counts as one ping node, up while
+// any member replies, so the silent member changes nothing and only losing
+// the client moves the group.
+func TestIpfailPingGroup(t *testing.T) {
+	lab := New(t, Options{Nodes: 2, SecondNet: true})
+	ipfailScenario(t, lab, "ping_group uplink "+lab.Client.Addr+" "+lab.Addr(250), "uplink")
+}
+
+// ipfailScenario runs the ipfail checks with pingLine (one ping or
+// ping_group line) whose pseudo-node is named pingName.
+func ipfailScenario(t *testing.T, lab *Lab, pingLine, pingName string) {
 	vip := lab.Addr(100)
 	hacf := fmt.Sprintf(`keepalive 100ms
 warntime 300ms
@@ -28,10 +43,10 @@ initdead 5
 auto_failback on
 ucast eth1 %s
 ucast eth1 %s
-ping %s
+%s
 respawn hacluster /usr/lib/heartbeat/ipfail
 node node1 node2
-`, lab.Addr2(1), lab.Addr2(2), lab.Client.Addr)
+`, lab.Addr2(1), lab.Addr2(2), pingLine)
 	for _, n := range lab.Nodes() {
 		if err := n.WriteHaConfig(hacf, "node1 "+vip+"/24/eth0\n", "auth 1\n1 sha1 ipfail-test\n"); err != nil {
 			t.Fatal(err)
@@ -81,6 +96,11 @@ node node1 node2
 		}
 	}
 	waitOwner("node1", 15*time.Second)
+	for _, n := range lab.Nodes() {
+		if _, p := owner(n); p != pingName+"=up" {
+			t.Errorf("%s reports its ping nodes as %q, want %s up", n.Hostname, p, pingName)
+		}
+	}
 	if err := lab.Client.Ping(ctx, vip, 5*time.Second); err != nil {
 		t.Fatalf("client cannot reach the VIP on node1: %v", err)
 	}
@@ -110,8 +130,8 @@ node node1 node2
 	}
 	time.Sleep(2 * time.Second)
 	waitOwner("node1", time.Second)
-	if _, p := owner(lab.Node(1)); p != lab.Client.Addr+"=dead" {
-		t.Errorf("node1 reports its ping nodes as %q, want the client dead", p)
+	if _, p := owner(lab.Node(1)); p != pingName+"=dead" {
+		t.Errorf("node1 reports its ping nodes as %q, want %s dead", p, pingName)
 	}
 	journal, _ := lab.Node(1).Journal(ctx, "heartbeat")
 	if !strings.Contains(journal, "ipfail is built in") {
