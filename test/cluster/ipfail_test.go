@@ -97,8 +97,8 @@ node node1 node2
 	}
 	waitOwner("node1", 15*time.Second)
 	for _, n := range lab.Nodes() {
-		if _, p := owner(n); p != pingName+"=up" {
-			t.Errorf("%s reports its ping nodes as %q, want %s up", n.Hostname, p, pingName)
+		if _, p := owner(n); p != pingName+"=ping" {
+			t.Errorf("%s reports its ping nodes as %q, want %s ping (reachable)", n.Hostname, p, pingName)
 		}
 	}
 	if err := lab.Client.Ping(ctx, vip, 5*time.Second); err != nil {
