@@ -31,6 +31,7 @@ import (
 	"github.com/linuxha/heartbeat/internal/control"
 	"github.com/linuxha/heartbeat/internal/dbusapi"
 	"github.com/linuxha/heartbeat/internal/engine"
+	"github.com/linuxha/heartbeat/internal/ktimer"
 	"github.com/linuxha/heartbeat/internal/media"
 	"github.com/linuxha/heartbeat/internal/ping"
 	"github.com/linuxha/heartbeat/internal/resource/resolve"
@@ -176,7 +177,7 @@ func (d *daemon) run(ctx context.Context) error {
 		Runner:       d.runner,
 		// A timerfd: no wake-up of the Go runtime's monitor thread per
 		// keepalive (CPU per packet, docs/benchmarks.md).
-		NewTimer: media.NewKernelTimer,
+		NewTimer: ktimer.NewKernelTimer,
 	}
 	targets, pingNames, err := pingTargets(cfg)
 	if err != nil {

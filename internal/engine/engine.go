@@ -50,7 +50,7 @@ type Config struct {
 
 	// NewTimer makes the loop's one timer, armed to fire after d; nil (or
 	// an error) means a time.Timer. The daemon passes a kernel timer
-	// (media.NewKernelTimer): the Go runtime's monitor thread wakes at
+	// (ktimer.NewKernelTimer): the Go runtime's monitor thread wakes at
 	// every expiry of a runtime timer, twice per keepalive; a timerfd read
 	// through the poller does not wake it (docs/benchmarks.md).
 	NewTimer func(d time.Duration) (Timer, error)

@@ -1,4 +1,6 @@
-package media
+// Package ktimer is the engine's timer on a Linux timerfd: an engine.Timer
+// whose expiry does not wake the Go runtime's monitor thread.
+package ktimer
 
 import (
 	"fmt"
@@ -24,7 +26,7 @@ import (
 // keepalive 20ms, each a costly context switch in a VM. A timerfd is not a
 // runtime timer; its expiry wakes only the poller's thread, as a datagram
 // does. Arming it with a raw timerfd_settime (it never blocks) does not wake
-// sysmon either, unlike an ordinary system call (see udp_raw.go).
+// sysmon either, unlike an ordinary system call (see internal/media/udp_raw.go).
 type kernelTimer struct {
 	f  *os.File
 	rc syscall.RawConn
