@@ -184,6 +184,37 @@ func TestCampaignDaemonReexec(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("node1 heartbeat journal since daemon-reexec:%s", formatEntries(es))
+
+	// The unit agent still drives systemd after the re-exec (its bus
+	// connection to systemd was cut): re-exec node2's systemd too, then a
+	// standby stops hbweb.service on node1 and starts it on node2, and a
+	// takeover brings it back.
+	if _, err := n2.Run(ctx, "systemctl", "daemon-reexec"); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		cmd      string
+		on       *Node
+		from, to *Node
+	}{{"standby", n1, n1, n2}, {"takeover", n1, n2, n1}} {
+		req := time.Now()
+		if err := h.hbctl(ctx, step.on, step.cmd); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.waitServed(ctx, step.to.Hostname, req, 5*time.Second); err != nil {
+			t.Fatalf("hbctl %s after daemon-reexec: %v", step.cmd, err)
+		}
+		if _, err := sdEventually(ctx, 5*time.Second, "hbweb.service inactive in "+step.from.Hostname, func() (bool, string) {
+			st := sdIsActive(ctx, step.from, "hbweb.service")
+			return st == "inactive", st
+		}); err != nil {
+			t.Errorf("hbctl %s after daemon-reexec: %v", step.cmd, err)
+		}
+		if st := sdIsActive(ctx, step.to, "hbweb.service"); st != "active" {
+			t.Errorf("hbctl %s after daemon-reexec: hbweb.service %s in %s, want active", step.cmd, st, step.to.Hostname)
+		}
+		t.Logf("hbctl %s after daemon-reexec: served by %s %v after the request", step.cmd, step.to.Hostname, time.Since(req).Round(time.Millisecond))
+	}
 	t.Logf("runtime %v", time.Since(start).Round(time.Millisecond))
 }
 

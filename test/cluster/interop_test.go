@@ -372,3 +372,101 @@ func TestInteropHandover(t *testing.T) {
 	step("power off of 3.0.6", "node2", 5*time.Second, n1.PowerOff)
 	t.Logf("runtime %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestInteropKeySwitch rotates the signing key of a running mixed cluster
+// the way docs/interop-3.0.6.md says: both already list keys 1 and 2 and
+// sign with 1; authkeys switches to `auth 2` on both nodes, then 3.0.6
+// re-reads it (`heartbeat -r`) and ours reloads (`systemctl reload`), one
+// right after the other (well within deadtime). Neither side declares the
+// other dead (3.0.6 verifies with its active key only, so a side still on
+// key 1 a deadtime later would be), the group stays on node1, and once
+// both sign with key 2 neither logs a bad packet.
+func TestInteropKeySwitch(t *testing.T) {
+	start := time.Now()
+	const (
+		keys1 = "auth 1\n1 sha1 old-key\n2 sha1 new-key\n"
+		keys2 = "auth 2\n1 sha1 old-key\n2 sha1 new-key\n"
+	)
+	h := newInteropLab(t, interopSetup{Media: "ucast eth0 %[1]s\nucast eth0 %[2]s", Keys1: keys1, Keys2: keys1, Failback: "on"})
+	n1, n2 := h.Node(1), h.Node(2)
+	h.startHeartbeat(n1, n2)
+	ctx := t.Context()
+	if err := h.waitMembers(ctx, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.waitHolders(ctx, 15*time.Second, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range h.Nodes() {
+		if err := n.WriteFile("/etc/ha.d/authkeys", []byte(keys2), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	switched := time.Now()
+	if _, err := n1.Run(ctx, oldDaemon, "-r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.Run(ctx, "systemctl", "reload", "heartbeat.service"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("both nodes on auth 2 %v after the first re-read", time.Since(switched).Round(time.Millisecond))
+	// Settled: from here on every packet is signed and checked with key 2.
+	time.Sleep(time.Second)
+	settled := time.Now()
+	logSize := 0
+	if data, err := n1.ReadFile("/var/log/ha-log"); err == nil {
+		logSize = len(data)
+	}
+	st0, err := h.status(ctx, n2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three deadtimes on key 2.
+	time.Sleep(3 * time.Second)
+	if err := h.waitMembers(ctx, time.Second); err != nil {
+		t.Errorf("after the key switch: %v", err)
+	}
+	h.checkHolders(ctx, "node1")
+	es, err := journalSince(ctx, n2, "heartbeat.service", switched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := matching(es, "node status changed", "node=node1"); len(bad) > 0 {
+		t.Errorf("ours saw node1 change status across the key switch:%s", formatEntries(bad))
+	}
+	if ok := matching(es, "configuration reloaded"); len(ok) == 0 {
+		t.Errorf("our journal since the switch has no reload line:%s", formatEntries(es))
+	}
+	late, err := journalSince(ctx, n2, "heartbeat.service", settled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := matching(late, "packet dropped"); len(bad) > 0 {
+		t.Errorf("ours dropped packets on key 2:%s", formatEntries(bad))
+	}
+	st1, err := h.status(ctx, n2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st1.Counters["bad_auth"] != st0.Counters["bad_auth"] {
+		t.Errorf("our bad_auth counter went from %d to %d on key 2", st0.Counters["bad_auth"], st1.Counters["bad_auth"])
+	}
+	data, err := n1.ReadFile("/var/log/ha-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data[min(logSize, len(data)):]), "\n") {
+		for _, b := range []string{"authentication failed", "authtoken does not match", "Invalid authentication", "failed authentication", "bad packet", "is dead"} {
+			if strings.Contains(line, b) {
+				t.Errorf("3.0.6 log on key 2: %s", line)
+				break
+			}
+		}
+	}
+	for line := range strings.SplitSeq(string(data[:min(logSize, len(data))]), "\n") {
+		if strings.Contains(line, "node2") && strings.Contains(line, "dead") {
+			t.Errorf("3.0.6 declared node2 dead across the key switch: %s", line)
+		}
+	}
+	t.Logf("runtime %v", time.Since(start).Round(time.Millisecond))
+}
