@@ -8,6 +8,7 @@
 package memnet
 
 import (
+	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -26,7 +27,8 @@ type Network struct {
 	name string
 
 	mu       sync.Mutex
-	rng      *rand.Rand
+	seed     uint64
+	rngs     map[[2]string]*rand.Rand // per directed pair: from -> to
 	eps      map[string]*Endpoint
 	cut      map[[2]string]bool // from -> to blocked
 	loss     float64
@@ -46,10 +48,30 @@ type Network struct {
 func New(link string, seed uint64) *Network {
 	return &Network{
 		name: link,
-		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		seed: seed,
+		rngs: make(map[[2]string]*rand.Rand),
 		eps:  make(map[string]*Endpoint),
 		cut:  make(map[[2]string]bool),
 	}
+}
+
+// rng is the random source of the frames from one node to another. One per
+// directed pair, so that each pair's losses depend only on the seed and on
+// how many frames that pair carried, not on the order in which goroutines
+// (and map iteration) happen to send: a seeded scenario is the same run
+// every time. Called with n.mu held.
+func (n *Network) rng(from, to string) *rand.Rand {
+	k := [2]string{from, to}
+	r := n.rngs[k]
+	if r == nil {
+		h := fnv.New64a()
+		h.Write([]byte(from))
+		h.Write([]byte{0})
+		h.Write([]byte(to))
+		r = rand.New(rand.NewPCG(n.seed, h.Sum64()))
+		n.rngs[k] = r
+	}
+	return r
 }
 
 // Attach connects node to the segment and returns its medium.
@@ -164,21 +186,22 @@ func (n *Network) send(from string, data []byte) {
 			continue
 		}
 		n.sent++
-		if n.cut[[2]string{from, name}] || (n.loss > 0 && n.rng.Float64() < n.loss) {
+		rng := n.rng(from, name)
+		if n.cut[[2]string{from, name}] || (n.loss > 0 && rng.Float64() < n.loss) {
 			n.dropped++
 			continue
 		}
 		copies := 1
-		if n.dup > 0 && n.rng.Float64() < n.dup {
+		if n.dup > 0 && rng.Float64() < n.dup {
 			copies = 2
 		}
 		for range copies {
 			d := n.delay
 			if n.jitter > 0 {
-				d += time.Duration(n.rng.Int64N(int64(n.jitter)))
+				d += time.Duration(rng.Int64N(int64(n.jitter)))
 			}
-			if n.reorder > 0 && n.rng.Float64() < n.reorder {
-				d += time.Millisecond + time.Duration(n.rng.Int64N(int64(3*(n.delay+n.jitter)+time.Millisecond)))
+			if n.reorder > 0 && rng.Float64() < n.reorder {
+				d += time.Millisecond + time.Duration(rng.Int64N(int64(3*(n.delay+n.jitter)+time.Millisecond)))
 			}
 			jobs = append(jobs, job{ep, d})
 		}
