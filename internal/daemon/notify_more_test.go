@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,13 +18,7 @@ import (
 // MONOTONIC_USEC= read from CLOCK_MONOTONIC (systemd ignores a reload
 // notice without it), READY=1 after it, STOPPING=1 before the groups go.
 func TestNotifierReloadAndStop(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notify")
-	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	t.Setenv("NOTIFY_SOCKET", path)
+	ln := notifySink(t)
 	n := newNotifier(slog.New(slog.DiscardHandler))
 
 	var ts unix.Timespec
@@ -103,13 +96,7 @@ func TestWatchdogDirectiveWithoutDevice(t *testing.T) {
 // the first pet (which the engine loop sends): nothing reaches systemd when
 // the watchdogs are set up, so start-up is not timed by the short limit.
 func TestWatchdogShortenedOnFirstPet(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notify")
-	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	t.Setenv("NOTIFY_SOCKET", path)
+	ln := notifySink(t)
 	t.Setenv("WATCHDOG_USEC", "10000000")
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(unix.Getpid()))
 	var logs bytes.Buffer

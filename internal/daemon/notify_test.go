@@ -10,13 +10,7 @@ import (
 
 // The notifier delivers every state, in order, to NOTIFY_SOCKET.
 func TestNotifierDelivers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notify")
-	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	t.Setenv("NOTIFY_SOCKET", path)
+	ln := notifySink(t)
 	n := newNotifier(slog.New(slog.DiscardHandler))
 	n.ready("node1 active")
 	for range 3 {
@@ -42,4 +36,18 @@ func TestNotifierWithoutSystemd(t *testing.T) {
 	if ok, err := n.send("READY=1"); ok || err != nil {
 		t.Errorf("send without NOTIFY_SOCKET = %v, %v", ok, err)
 	}
+}
+
+// notifySink is a NOTIFY_SOCKET for the test: a datagram socket in a temp
+// directory, closed when the test ends.
+func notifySink(t *testing.T) *net.UnixConn {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	return ln
 }
