@@ -151,14 +151,16 @@ func (r *runner) Acquire(ctx context.Context, key string) error {
 
 // Release stops the group's resources right to left. A resource whose stop
 // fails but whose status says stopped is taken as stopped (3.0.6 calls such
-// a script "probably not LSB-compliant").
+// a script "probably not LSB-compliant"). A resource that cannot be stopped
+// ends the release there, as in 3.0.6: what it stands on (a filesystem, the
+// address) keeps running while the engine retries, then fences.
 func (r *runner) Release(ctx context.Context, key string) error {
 	as, err := r.resolve(ctx, key)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for i := len(as) - 1; i >= 0; i-- {
+	for i := len(as) - 1; i >= 0 && len(errs) == 0; i-- {
 		a := as[i]
 		log := r.log.With("group", key, "resource", a.Token())
 		r.setState(key, i, resStopping)

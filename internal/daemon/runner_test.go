@@ -123,6 +123,42 @@ func TestRunnerStartFailureAndStopChecks(t *testing.T) {
 	}
 }
 
+// A resource that cannot be stopped ends the release there, as in 3.0.6:
+// the resources left of it (what it stands on) keep running while the
+// engine retries; a retry stops it first again.
+func TestRunnerStopFailureKeepsTheRest(t *testing.T) {
+	g := group(t, "hba fs db web")
+	fr := &fakeResolver{agents: map[string]*fakeAgent{}}
+	r := newRunner(slog.New(slog.DiscardHandler), []config.Group{g}, fr, &heldFile{path: filepath.Join(t.TempDir(), "h")}, nil)
+	ctx := context.Background()
+	if err := r.Acquire(ctx, "fs"); err != nil {
+		t.Fatal(err)
+	}
+	fr.agents["db"].failStop = true
+	fr.calls = nil
+	for range 2 {
+		if err := r.Release(ctx, "fs"); err == nil || !strings.Contains(err.Error(), "resource db: stop") {
+			t.Fatalf("release error = %v, want db's stop failure", err)
+		}
+	}
+	if want := []string{"stop web", "stop db", "stop web", "stop db"}; !slices.Equal(fr.calls, want) {
+		t.Errorf("calls = %q\nwant    %q", fr.calls, want)
+	}
+	if !fr.agents["fs"].running {
+		t.Errorf("fs was stopped under a db that could not be stopped")
+	}
+	if got := r.resourceStates()["fs"]; !slices.Equal(got, []string{"running", "failed", "stopped"}) {
+		t.Errorf("resource states = %q", got)
+	}
+	fr.agents["db"].failStop = false
+	if err := r.Release(ctx, "fs"); err != nil {
+		t.Fatal(err)
+	}
+	if fr.agents["fs"].running || fr.agents["db"].running {
+		t.Errorf("release after the stop works again left fs/db running")
+	}
+}
+
 // Each resource's state follows what the runner does with it, every step
 // is reported, and a reload that changes a held group's resources keeps the
 // old states until the group is released.

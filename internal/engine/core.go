@@ -91,6 +91,7 @@ type core struct {
 	groups       []*group
 	reportDue    bool
 	saidBye      bool
+	abandoned    bool // stopped while a group is fenced: leave without a good-bye
 	pingNodes    []*pingNode
 	askedReports time.Time // last `starting` sent for missing reports
 	weakSince    time.Time // since when a live peer reaches more ping nodes
@@ -593,6 +594,8 @@ func (c *core) stop(now time.Time) []action {
 	c.releaseAllForStop(now)
 	if c.allReleased() {
 		c.bye(now)
+	} else if c.onlyFencedHeld() {
+		c.abandoned = true
 	}
 	return c.out
 }

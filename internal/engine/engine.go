@@ -156,6 +156,10 @@ var ErrNoPeer = errors.New("no other node can take over")
 // in the middle of a resource transition; try again later.
 var ErrBusy = errors.New("resource transition in progress")
 
+// ErrFenced is Run's result when it stopped without a good-bye because a
+// group that could not be stopped is left to the node's reboot.
+var ErrFenced = errors.New("stopped while fencing: no good-bye sent")
+
 // New returns an engine; nothing runs until Run is called.
 func New(cfg Config, media []Medium) (*Engine, error) {
 	cfg.Nodes = slices.Clone(cfg.Nodes)
@@ -351,7 +355,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	timerC := timer.C()
 	done := ctx.Done()
 	var stopDeadline <-chan time.Time
-	for !c.saidBye {
+	for !c.saidBye && !c.abandoned {
 		select {
 		case <-done:
 			done = nil
@@ -395,6 +399,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			armed = next
 			timer.Reset(time.Until(next))
 		}
+	}
+	if c.abandoned {
+		e.log.Error("stopped without a good-bye: a group that could not be stopped is left to the reboot", "node", e.cfg.LocalNode)
+		return ErrFenced
 	}
 	e.log.Info("heartbeat engine stopped", "node", e.cfg.LocalNode)
 	return nil

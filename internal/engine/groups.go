@@ -129,6 +129,7 @@ type group struct {
 	giving    bool   // being handed to a 3.0.6 peer by a standby exchange
 	failback  bool   // taken from a dead/stopped preferred node: give it back when it returns
 	from      string // when we acquire it: the node it comes from (last owner, else its preferred node), "" if ours
+	fenced    bool   // it could not be stopped and the reboot is under way: a stop does not wait for it
 }
 
 // standsBy reports whether we keep away from the group: our own standby, or
@@ -482,7 +483,20 @@ func (c *core) opDone(now time.Time, r opResult) []action {
 		if g.removed {
 			c.groups = slices.DeleteFunc(c.groups, func(x *group) bool { return x == g })
 		}
-	case opAnnounce, opFence:
+	case opFence:
+		if r.err != nil {
+			c.emit(GroupEvent{At: now, Group: g.Key, Old: g.state, New: g.state, Reason: r.kind.String() + " failed", Err: r.err})
+			return c.out
+		}
+		// The reboot is queued. We keep the group (and heartbeating) until
+		// the reboot stops us; then we leave without a good-bye, so that the
+		// peers take it over only after deadtime, when the node is down.
+		g.fenced = true
+		if c.stopping && !c.saidBye && c.onlyFencedHeld() {
+			c.abandoned = true
+		}
+		return c.out
+	case opAnnounce:
 		if r.err != nil {
 			c.emit(GroupEvent{At: now, Group: g.Key, Old: g.state, New: g.state, Reason: r.kind.String() + " failed", Err: r.err})
 		}
@@ -515,8 +529,20 @@ func (c *core) afterGroupChange(now time.Time) {
 		c.releaseAllForStop(now)
 		if c.allReleased() {
 			c.bye(now)
+		} else if c.onlyFencedHeld() {
+			c.abandoned = true
 		}
 	}
+}
+
+// onlyFencedHeld reports whether every group still held is being fenced.
+func (c *core) onlyFencedHeld() bool {
+	for _, g := range c.groups {
+		if (g.held() || g.busy) && !g.fenced {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *core) allReleased() bool {

@@ -410,6 +410,31 @@ func TestStopFailureRetriesThenFences(t *testing.T) {
 			t.Fatalf("fence calls = %d after 10 failed stops, want 1", fenced)
 		}
 		l.requireNoOverlap(t)
+
+		// The reboot stops the daemon: it must not wait for the group it
+		// cannot stop, nor say good-bye (the peer would take over while
+		// the resource still runs here).
+		t0 := time.Now()
+		if err := l.stop("hba"); !errors.Is(err, engine.ErrFenced) {
+			t.Fatalf("stop while fencing: Run = %v, want ErrFenced", err)
+		}
+		if d := time.Since(t0); d > l.timers.keepalive {
+			t.Fatalf("stop while fencing took %v", d)
+		}
+		advance(l.timers.deadtime - 300*time.Millisecond)
+		if d := l.deaths("hbb", "hba"); len(d) != 0 {
+			t.Fatalf("hbb saw hba leave before deadtime: %+v", d)
+		}
+		if s := l.snapshot("hbb"); slices.ContainsFunc(s.Groups, func(g engine.GroupInfo) bool { return g.Key == gA && g.Owner == "hbb" }) {
+			t.Fatalf("hbb took a group before deadtime: %+v", s.Groups)
+		}
+		l.world.powerOff("hba") // the reboot ends what could not be stopped
+		advance(time.Second)
+		if d := l.deaths("hbb", "hba"); len(d) != 1 || d[0].Reason != "deadtime" {
+			t.Fatalf("hbb's view of hba: %+v, want one death by deadtime", d)
+		}
+		l.requireOwner(t, gA, "hbb")
+		l.requireNoOverlap(t)
 	})
 }
 

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -49,6 +50,7 @@ type lab struct {
 
 type labNode struct {
 	crashed atomic.Bool
+	runErr  error // Run's result, read after done is closed
 	eng     *engine.Engine
 	eps     []*memnet.Endpoint
 	cancel  context.CancelFunc
@@ -104,8 +106,9 @@ func (l *lab) start(name string) {
 	l.mu.Unlock()
 	go func() {
 		defer close(ln.done)
-		if err := eng.Run(ctx); err != nil && !ln.crashed.Load() {
-			l.t.Errorf("%s: run: %v", name, err)
+		ln.runErr = eng.Run(ctx)
+		if ln.runErr != nil && !ln.crashed.Load() && !errors.Is(ln.runErr, engine.ErrFenced) {
+			l.t.Errorf("%s: run: %v", name, ln.runErr)
 		}
 	}()
 	go func() {
@@ -141,8 +144,9 @@ func (l *lab) crash(name string) {
 	l.world.powerOff(name)
 }
 
-// stop shuts a node down gracefully (SIGTERM): it says good-bye.
-func (l *lab) stop(name string) {
+// stop shuts a node down gracefully (SIGTERM): it says good-bye. It
+// returns Run's result.
+func (l *lab) stop(name string) error {
 	l.mu.Lock()
 	ln := l.nodes[name]
 	delete(l.nodes, name)
@@ -152,6 +156,7 @@ func (l *lab) stop(name string) {
 	for _, ep := range ln.eps {
 		ep.Close()
 	}
+	return ln.runErr
 }
 
 // advance lets d of fake time pass and waits until every goroutine is idle.

@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -608,4 +609,144 @@ func TestCampaignStopOwnerWithUnit(t *testing.T) {
 	if _, err := h.waitHolders(ctx, 5*time.Second, "node2"); err != nil {
 		t.Error(err)
 	}
+}
+
+// hbstopfail is a resource whose stop fails, while its status says it
+// still runs, as long as /etc/hbstopfail.broken exists: the case where
+// 3.0.6 reboots the node (RecoverFromFailedStop). Its state lives in /run,
+// so a reboot clears it.
+const hbstopfail = `#!/bin/sh
+# hbstopfail {start|stop|status}: campaign resource that cannot be stopped.
+state=/run/hbstopfail.state
+echo "$(date +%s.%N) $1" >> /var/log/hbstopfail.log
+case "$1" in
+start) touch "$state" ;;
+stop)
+	[ -e /etc/hbstopfail.broken ] && exit 1
+	rm -f "$state" ;;
+status)
+	if [ -e "$state" ]; then echo running; else echo stopped; exit 3; fi ;;
+*) exit 2 ;;
+esac
+exit 0
+`
+
+// fenceWithin bounds standby-to-reboot: ten stop attempts a second apart,
+// then the reboot job, the node's shutdown and the harness booting it again.
+const fenceWithin = 30 * time.Second
+
+// TestCampaignStopFailureFences puts node1 in standby with a group whose
+// last resource cannot be stopped. As in 3.0.6, node1 retries that stop
+// ten times a second apart while what the resource stands on (hbweb, the
+// VIP) keeps running and serving, then fences itself through systemd
+// (reboot.target). The reboot must come promptly: heartbeat.service,
+// stopped by the shutdown, must not wait for the group it cannot release,
+// and must leave without a good-bye, so that node2 cannot take the group
+// before node1 is down. After the reboot node1 serves again (node2 may
+// hold the group meanwhile: node1 is the preferred node and auto_failback
+// is on), and never did two nodes hold the VIP.
+func TestCampaignStopFailureFences(t *testing.T) {
+	start := time.Now()
+	h := newHALab(t, haSetup{AutoFailback: "on", Extra: []string{"hbstopfail"},
+		Scripts: map[string]string{"hbstopfail": hbstopfail}})
+	ctx := t.Context()
+	p := h.startCluster(ctx)
+	n1, n2 := h.Node(1), h.Node(2)
+	w := h.watchHolders(holderEvery)
+	boots := n1.Boots()
+	if err := n1.WriteFile("/etc/hbstopfail.broken", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	before := time.Now().Add(-500 * time.Millisecond)
+	req := time.Now()
+	if err := h.hbctl(ctx, n1, "standby"); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for n1.Boots() == boots || n1.PID1() == 0 {
+		if time.Since(req) > fenceWithin {
+			t.Fatalf("node1 not rebooted %v after standby with a stop that fails (boots %d)", fenceWithin, n1.Boots())
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-tick.C:
+		}
+	}
+	rebootedAt := time.Now()
+	t.Logf("node1 rebooted (boot %d) %v after hbctl standby", n1.Boots(), rebootedAt.Sub(req).Round(time.Millisecond))
+	if err := n1.WaitRunning(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Repaired: node1 can stop the resource again (for the failback and
+	// the lab's shutdown).
+	if _, err := n1.Run(ctx, "rm", "/etc/hbstopfail.broken"); err != nil {
+		t.Fatal(err)
+	}
+
+	es, err := journalAllBoots(ctx, n1, "heartbeat.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	es = slices.DeleteFunc(es, func(e journalEntry) bool { return e.At.Before(req) })
+	t.Logf("node1 heartbeat journal since standby (all boots):%s", formatEntries(es))
+	if n := len(matching(es, "stop failed, retrying")); n != 9 {
+		t.Errorf("node1 journal: %d 'stop failed, retrying' lines, want 9 (10 attempts)", n)
+	}
+	if n := len(matching(es, "resource stopped", "resource=hbweb")); n != 0 {
+		t.Errorf("node1 stopped hbweb %d times under a resource that could not be stopped", n)
+	}
+	fence := matching(es, "fencing this node: rebooting")
+	if len(fence) != 1 {
+		t.Fatalf("node1 journal: %d 'fencing this node' lines, want 1", len(fence))
+	}
+	fencedAt := fence[0].At
+	left := matching(es, "stopped without a good-bye")
+	if len(left) != 1 {
+		t.Errorf("node1 journal: %d 'stopped without a good-bye' lines, want 1", len(left))
+	} else if d := left[0].At.Sub(fencedAt); d > 10*time.Second {
+		t.Errorf("heartbeat stopped %v after the fence: the shutdown waited for the group", d.Round(time.Millisecond))
+	}
+	// While node1 retried, the client was served by node1 alone.
+	for _, r := range p.since(req) {
+		if r.At.After(fencedAt.Add(-200 * time.Millisecond)) {
+			break
+		}
+		if r.Node != "node1" {
+			t.Errorf("during the stop retries the VIP answered %q (%v) at %s, want node1", r.Node, r.Err, r.At.Format("15:04:05.000"))
+			break
+		}
+	}
+
+	// Back within deadtime or not, node1 is the preferred node again
+	// (auto_failback on): it ends up serving.
+	if _, err := h.waitOwner(ctx, "node1", 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	served, err := p.waitServed(ctx, "node1", rebootedAt, 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("node1 serves again %v after the fence, %v after its reboot", served.Sub(fencedAt).Round(time.Millisecond), served.Sub(rebootedAt).Round(time.Millisecond))
+	for _, r := range p.settle(ctx, served, time.Second) {
+		if r.Node != "node1" {
+			t.Errorf("after node1's reboot and failback the VIP answered %q (%v), want node1", r.Node, r.Err)
+		}
+	}
+	p.checkOutage(t, "standby with a stop that fails: retries, then a reboot", before, servedWithin+5*time.Second)
+	w.checkOverlap(t, "standby with a stop that fails", before, nil)
+	h.checkHolders(ctx, "node1")
+
+	// node1 left without a good-bye: node2 saw no shutdown notice.
+	es2, err := journalSince(ctx, n2, "heartbeat.service", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bye := matching(es2, "node status changed", "node=node1", "reason=shutdown"); len(bye) != 0 {
+		t.Errorf("node2 journal: node1 said good-bye while fencing:%s", formatEntries(bye))
+	}
+	t.Logf("node2 heartbeat journal since standby:%s", formatEntries(es2))
+	t.Logf("runtime %v", time.Since(start).Round(time.Millisecond))
 }

@@ -360,6 +360,19 @@ func journal(ctx context.Context, n *Node, unit string) ([]journalEntry, error) 
 	if err != nil {
 		return nil, err
 	}
+	return journalEntries(n, raw)
+}
+
+// journalAllBoots is journal over every boot of the node.
+func journalAllBoots(ctx context.Context, n *Node, unit string) ([]journalEntry, error) {
+	raw, err := n.JournalJSONAllBoots(ctx, unit)
+	if err != nil {
+		return nil, err
+	}
+	return journalEntries(n, raw)
+}
+
+func journalEntries(n *Node, raw []map[string]any) ([]journalEntry, error) {
 	var out []journalEntry
 	for _, e := range raw {
 		msg, _ := e["MESSAGE"].(string)

@@ -84,6 +84,21 @@ func (n *Node) JournalJSON(ctx context.Context, unit string) ([]map[string]any, 
 	if err != nil {
 		return nil, err
 	}
+	return n.parseJournalJSON(out)
+}
+
+// JournalJSONAllBoots is JournalJSON over every boot of the node. Each boot
+// has its own machine-id (LAB.md), so this reads the journal files from the
+// host.
+func (n *Node) JournalJSONAllBoots(ctx context.Context, unit string) ([]map[string]any, error) {
+	out, err := run(ctx, "journalctl", "--no-pager", "-D", filepath.Join(n.root, "var/log/journal"), "-u", unit, "-o", "json")
+	if err != nil {
+		return nil, err
+	}
+	return n.parseJournalJSON(out)
+}
+
+func (n *Node) parseJournalJSON(out string) ([]map[string]any, error) {
 	var entries []map[string]any
 	for line := range strings.SplitSeq(out, "\n") {
 		if strings.TrimSpace(line) == "" {
