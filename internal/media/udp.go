@@ -151,6 +151,7 @@ type udpMedium struct {
 
 	packets chan engine.Packet
 	kick    chan struct{}
+	revive  chan netip.Addr // a ucast peer heard again after a silence
 	done    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -203,6 +204,7 @@ func newUDPMedium(c *udpConfig, opts Options) (*udpMedium, error) {
 		extra:   opts.LocalAddrs,
 		packets: make(chan engine.Packet, 64),
 		kick:    make(chan struct{}, 1),
+		revive:  make(chan netip.Addr, 4),
 		done:    make(chan struct{}),
 	}
 	fail := func(err error) (*udpMedium, error) {
@@ -416,6 +418,7 @@ func (m *udpMedium) receive(st *udpState) {
 		return strconv.FormatUint(uint64(id), 10)
 	}
 	raw := newRawReceiver(rc, buf, zone)
+	heard := make([]time.Time, len(m.cfg.peers)) // last packet from each ucast peer
 	for {
 		n, from, err := raw.recvFrom()
 		if err != nil {
@@ -428,11 +431,75 @@ func (m *udpMedium) receive(st *udpState) {
 			continue
 		}
 		p := engine.Packet{Data: bytes.Clone(buf[:n]), From: from.String(), At: time.Now()}
+		if len(heard) > 0 {
+			m.noteHeard(heard, from.Addr(), p.At)
+		}
 		select {
 		case m.packets <- p:
 		case <-m.done:
 			return
 		}
+	}
+}
+
+// reviveGap is the silence of a ucast peer after which its first packet
+// makes the monitor look at the peer's neighbour entry (reprobe).
+const reviveGap = 250 * time.Millisecond
+
+// noteHeard records a packet from a ucast peer; the first one after a
+// silence of reviveGap or more (or ever) asks the monitor to reprobe it.
+func (m *udpMedium) noteHeard(heard []time.Time, from netip.Addr, at time.Time) {
+	from = from.WithZone("").Unmap()
+	for i, pa := range m.cfg.peers {
+		if pa.WithZone("") != from {
+			continue
+		}
+		if heard[i].IsZero() || at.Sub(heard[i]) >= reviveGap {
+			select {
+			case m.revive <- pa:
+			default:
+			}
+		}
+		heard[i] = at
+		return
+	}
+}
+
+// reprobe makes the kernel resolve a peer's link-layer address again at
+// once when its neighbour entry is unresolved. While a peer was away, the
+// ARP/ND entry we send through went INCOMPLETE or FAILED, and the kernel
+// probes it again only after its retransmit time (1 s by default), so our
+// heartbeats would not reach a peer that we already hear. Deleting the
+// entry makes the next heartbeat start a fresh resolution with an
+// immediate probe.
+func (m *udpMedium) reprobe(peer netip.Addr) {
+	m.mu.Lock()
+	st := m.st
+	m.mu.Unlock()
+	if st == nil {
+		return
+	}
+	fam := netlink.FAMILY_V4
+	if m.cfg.v6 {
+		fam = netlink.FAMILY_V6
+	}
+	ns, err := m.nl.NeighList(st.info.index, fam)
+	if err != nil {
+		m.log.Debug("neighbour list", "err", err)
+		return
+	}
+	for i := range ns {
+		n := &ns[i]
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok || ip.Unmap() != peer.WithZone("").Unmap() || n.State&(netlink.NUD_INCOMPLETE|netlink.NUD_FAILED) == 0 {
+			continue
+		}
+		if err := m.nl.NeighDel(n); err != nil {
+			m.log.Debug("neighbour entry not reset", "peer", peer, "err", err)
+			return
+		}
+		m.log.Info("peer heard again: its unresolved neighbour entry is reset", "peer", peer)
+		return
 	}
 }
 
@@ -459,6 +526,9 @@ func (m *udpMedium) monitor() {
 			return
 		case <-t.C:
 		case <-m.kick:
+		case p := <-m.revive:
+			m.reprobe(p)
+			continue
 		}
 		m.check()
 	}

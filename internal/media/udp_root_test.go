@@ -350,3 +350,68 @@ func TestRootBoundToDevice(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// TestRootUcastReprobe: a ucast peer that did not answer ARP for a while
+// leaves our neighbour entry for it INCOMPLETE, and the kernel asks again
+// only after retrans_time (5 s here). When the peer is heard again, the
+// medium resets that entry, so our next heartbeats reach it at once.
+func TestRootUcastReprobe(t *testing.T) {
+	l := newLab(t)
+	sysctl := func(ns, kv string) {
+		t.Helper()
+		if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", kv).CombinedOutput(); err != nil {
+			t.Fatalf("sysctl %s: %v: %s", kv, err, out)
+		}
+	}
+	sysctl(l.nsA, "net.ipv4.neigh."+l.devA+".retrans_time_ms=5000")
+	sysctl(l.nsB, "net.ipv4.conf."+l.devB+".arp_ignore=8") // b answers no ARP
+	// b knows a's MAC, so a never sees an ARP request from b (as with a
+	// peer that had us cached while we were away).
+	out, err := exec.Command("ip", "-n", l.nsA, "-br", "link", "show", l.devA).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 3 {
+		t.Fatalf("ip -br link: %q", out)
+	}
+	ipCmd(t, "-n", l.nsB, "neigh", "replace", l.addrA.String(), "lladdr", f[2], "dev", l.devB, "nud", "permanent")
+
+	a := l.mustOpen(l.nsA, []Spec{{Kind: Ucast, Dev: l.devA, Peers: []netip.Addr{l.addrB}, Line: 1}}, Options{})
+	b := l.mustOpen(l.nsB, []Spec{{Kind: Ucast, Dev: l.devB, Peers: []netip.Addr{l.addrA}, Line: 1}}, Options{})
+	if err := a.Send([]byte("lost")); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		out, _ := exec.Command("ip", "-n", l.nsA, "neigh", "show", l.addrB.String(), "dev", l.devA).CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	if s := state(); !strings.Contains(s, "INCOMPLETE") {
+		t.Fatalf("a's neighbour entry for b after an unanswered send: %q, want INCOMPLETE", s)
+	}
+	sysctl(l.nsB, "net.ipv4.conf."+l.devB+".arp_ignore=0") // b is back
+	if err := b.Send([]byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, a, "back", l.addrB)
+	// a's heartbeats reach b well before the kernel's next probe (5 s).
+	sent := time.Now()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := a.Send([]byte("hb")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-b.Packets():
+			if string(p.Data) == "hb" {
+				t.Logf("b hears a %v after a heard b; neighbour entry now %q", time.Since(sent).Round(time.Millisecond), state())
+				return
+			}
+		case <-tick.C:
+		}
+		if time.Since(sent) > 2*time.Second {
+			t.Fatalf("b did not hear a within 2 s of a hearing b; a's entry for b: %q", state())
+		}
+	}
+}
