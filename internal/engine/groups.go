@@ -375,18 +375,19 @@ func (c *core) decide(now time.Time) {
 }
 
 // candidateExcept returns a live node other than node that would take g.
-// Nodes yielding g to a takeover do not count, unless allowYield: a node
-// yielding to us takes it back once it sees us stand by.
-func (c *core) candidateExcept(g *group, node string, allowYield ...bool) string {
+// Nodes yielding g to a takeover or standing by for it do not count, unless
+// latestWins: such a node takes g back once it sees us stand by for it.
+func (c *core) candidateExcept(g *group, node string, latestWins ...bool) string {
+	relaxed := len(latestWins) > 0 && latestWins[0]
 	for _, n := range c.cfg.Nodes {
 		if n == node {
 			continue
 		}
 		p := c.byName[n]
-		if p == nil || !c.alive(p) || !p.groups.reported || slices.Contains(p.groups.standby, g.Key) || slices.Contains(p.groups.failed, g.Key) || c.pingWeaker(p) {
+		if p == nil || !c.alive(p) || !p.groups.reported || slices.Contains(p.groups.failed, g.Key) || c.pingWeaker(p) {
 			continue
 		}
-		if slices.Contains(p.groups.yield, g.Key) && (len(allowYield) == 0 || !allowYield[0]) {
+		if !relaxed && (slices.Contains(p.groups.standby, g.Key) || slices.Contains(p.groups.yield, g.Key)) {
 			continue
 		}
 		return n
@@ -697,10 +698,11 @@ func (c *core) groupMessage(now time.Time, p *peer, t string, seq uint64, get fu
 			prev := p.groups.standby
 			p.groups.standby = strings.Fields(sv)
 			for _, g := range c.groups {
-				if g.yield && slices.Contains(p.groups.standby, g.Key) && !slices.Contains(prev, g.Key) {
+				if g.standsBy() && slices.Contains(p.groups.standby, g.Key) && !slices.Contains(prev, g.Key) {
 					// A node goes standby for a group we yielded to a
-					// takeover: we are a candidate for it again.
-					g.yield = false
+					// takeover or stood by for ourselves: the latest
+					// request wins, we are a candidate for it again.
+					g.yield, g.standby = false, false
 					c.reportDue = true
 				}
 			}

@@ -382,6 +382,48 @@ func TestSplitBrainHealsToOneOwner(t *testing.T) {
 	})
 }
 
+// The latest standby wins: hbb goes standby (hba holds both groups), then
+// hba goes standby for its foreign group: hbb takes it back instead of the
+// request failing for want of a candidate; then hba's local standby moves
+// gA too, and hba's takeovers pull both back.
+func TestStandbyLatestWins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOff)
+		l.start("hba")
+		l.start("hbb")
+		advance(time.Second)
+		ctx := context.Background()
+		steps := []struct {
+			node     string
+			takeover bool
+			which    engine.Which
+			a, b     string // owners of gA and gB after the step
+		}{
+			{"hbb", false, engine.WhichAll, "hba", "hba"},
+			{"hba", false, engine.WhichForeign, "hba", "hbb"},
+			{"hba", false, engine.WhichLocal, "hbb", "hbb"},
+			{"hba", true, engine.WhichForeign, "hbb", "hba"},
+			{"hba", true, engine.WhichLocal, "hba", "hba"},
+			{"hbb", true, engine.WhichAll, "hbb", "hbb"},
+		}
+		for i, st := range steps {
+			var err error
+			if st.takeover {
+				err = l.engine(st.node).Takeover(ctx, st.which)
+			} else {
+				err = l.engine(st.node).Standby(ctx, st.which)
+			}
+			if err != nil {
+				t.Fatalf("step %d: %s standby/takeover %v: %v", i, st.node, st.which, err)
+			}
+			advance(time.Second)
+			l.requireOwner(t, gA, st.a)
+			l.requireOwner(t, gB, st.b)
+		}
+		l.requireNoOverlap(t)
+	})
+}
+
 func TestStopFailureRetriesThenFences(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := groupLab(t, []string{"hba", "hbb"}, engine.FailbackOn)

@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -583,6 +584,87 @@ func TestStandbyTakeover(t *testing.T) {
 		t.Errorf("VIP holders %v (%v), want [node1]", holders, err)
 	}
 	p.checkOutage(t, "hbctl takeover", before, moveWithin)
+	t.Logf("runtime %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestStandbyTakeoverWhich moves two groups, one preferred by each node,
+// with the which argument of standby and takeover (all/local/foreign), with
+// auto_failback off so that only the requests move them. After each
+// request both VIPs have exactly the expected holder and both daemons agree
+// on the owners; neither VIP ever had two holders.
+func TestStandbyTakeoverWhich(t *testing.T) {
+	start := time.Now()
+	h := newHALab(t, haSetup{AutoFailback: "off", SecondGroup: true})
+	ctx := t.Context()
+	n1, n2 := h.Node(1), h.Node(2)
+	w1 := h.watchHolders(holderEvery)
+	w2 := sdWatchVIP(t, h.Lab, h.VIP2, holderEvery)
+	from := time.Now()
+	steps := []struct {
+		node       *Node
+		args       []string
+		own1, own2 string // expected owners of the node1 and node2 groups
+	}{
+		{nil, nil, "node1", "node2"}, // start: each its own
+		{n2, []string{"standby"}, "node1", "node1"},
+		{n1, []string{"standby", "foreign"}, "node1", "node2"},
+		{n1, []string{"standby", "local"}, "node2", "node2"},
+		{n1, []string{"takeover", "foreign"}, "node2", "node1"},
+		{n1, []string{"takeover", "local"}, "node1", "node1"},
+		{n2, []string{"takeover", "all"}, "node2", "node2"},
+	}
+	for _, st := range steps {
+		what := "start"
+		req := time.Now()
+		if st.node != nil {
+			what = st.node.Hostname + ": hbctl " + strings.Join(st.args, " ")
+			if _, err := st.node.Run(ctx, append([]string{"hbctl"}, st.args...)...); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
+		within := moveWithin
+		if st.node == nil {
+			within = 15 * time.Second
+		}
+		want := map[string]string{h.Key: st.own1, h.Key2: st.own2}
+		if _, err := sdEventually(ctx, within, what, func() (bool, string) {
+			var views []string
+			ok := true
+			for vip, owner := range map[string]string{h.VIP: st.own1, h.VIP2: st.own2} {
+				got, err := h.holdersOf(ctx, vip)
+				if err != nil {
+					return false, err.Error()
+				}
+				ok = ok && slices.Equal(got, []string{owner})
+				views = append(views, fmt.Sprintf("%s held by %v", vip, got))
+			}
+			for _, n := range []*Node{n1, n2} {
+				cs, err := h.controlStatus(ctx, n)
+				if err != nil {
+					return false, err.Error()
+				}
+				for _, g := range cs.Groups {
+					if o, mine := want[g.Key]; mine {
+						ok = ok && g.Owner == o
+						views = append(views, fmt.Sprintf("%s says %s owned by %q", n.Hostname, g.Key, g.Owner))
+					}
+				}
+			}
+			return ok, strings.Join(views, "; ")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: owners %s / %s %v after the request", what, st.own1, st.own2, time.Since(req).Round(time.Millisecond))
+		// and it stays so: auto_failback off moves nothing back.
+		time.Sleep(300 * time.Millisecond)
+		for vip, owner := range map[string]string{h.VIP: st.own1, h.VIP2: st.own2} {
+			if got, err := h.holdersOf(ctx, vip); err != nil || !slices.Equal(got, []string{owner}) {
+				t.Errorf("%s: 300ms later %s is held by %v (%v), want %s", what, vip, got, err, owner)
+			}
+		}
+	}
+	w1.checkOverlap(t, "group of node1 ("+h.VIP+")", from, nil)
+	w2.checkOverlap(t, "group of node2 ("+h.VIP2+")", from, nil)
 	t.Logf("runtime %v", time.Since(start).Round(time.Millisecond))
 }
 

@@ -34,6 +34,8 @@ type haSetup struct {
 	Extra []string
 	// Scripts are resource scripts to install as /etc/ha.d/resource.d/NAME.
 	Scripts map[string]string
+	// SecondGroup adds the group "node2 <VIP2>/24/eth0" (VIP2 lab.Addr(101)).
+	SecondGroup bool
 }
 
 // haLab is a lab of two nodes running heartbeat with one resource group,
@@ -44,6 +46,8 @@ type haLab struct {
 	t *testing.T
 	// VIP is the virtual address, Key the group's key (its first token).
 	VIP, Key string
+	// VIP2 and Key2 are the second group's (haSetup.SecondGroup), else "".
+	VIP2, Key2 string
 }
 
 const hbwebUnit = `[Unit]
@@ -64,6 +68,11 @@ func newHALab(t *testing.T, s haSetup) *haLab {
 	h := &haLab{Lab: lab, t: t, VIP: lab.Addr(100)}
 	h.Key = h.VIP + "/24/eth0"
 	line := strings.Join(append([]string{"node1", h.Key, "hbweb"}, s.Extra...), " ")
+	if s.SecondGroup {
+		h.VIP2 = lab.Addr(101)
+		h.Key2 = h.VIP2 + "/24/eth0"
+		line += "\nnode2 " + h.Key2
+	}
 	hacf := fmt.Sprintf(`# failover tests
 keepalive 100ms
 warntime 300ms
@@ -261,6 +270,11 @@ func (h *haLab) waitOwner(ctx context.Context, owner string, within time.Duratio
 // holders returns the nodes that have the VIP on eth0 (read from their
 // network namespaces, so a node that is off counts as not holding it).
 func (h *haLab) holders(ctx context.Context) ([]string, error) {
+	return h.holdersOf(ctx, h.VIP)
+}
+
+// holdersOf returns the nodes that have vip on eth0, in node order.
+func (h *haLab) holdersOf(ctx context.Context, vip string) ([]string, error) {
 	var out []string
 	for _, n := range h.Nodes() {
 		s, err := run(ctx, "ip", "-n", n.NS, "-br", "-4", "addr", "show", "dev", "eth0")
@@ -268,7 +282,7 @@ func (h *haLab) holders(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		for f := range strings.FieldsSeq(s) {
-			if a, _, _ := strings.Cut(f, "/"); a == h.VIP {
+			if a, _, _ := strings.Cut(f, "/"); a == vip {
 				out = append(out, n.Hostname)
 				break
 			}
