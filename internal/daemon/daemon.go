@@ -642,6 +642,7 @@ func (h *controlHandler) Status(ctx context.Context) (control.Status, error) {
 			"duplicate":    s.Stats.Duplicate,
 			"rexmit_asked": s.Stats.RexmitAsked,
 			"rexmit_sent":  s.Stats.RexmitSent,
+			"gap_filled":   s.Stats.GapFilled,
 		},
 	}
 	for _, g := range s.Groups {

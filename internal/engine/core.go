@@ -365,6 +365,7 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 	}
 	l := &p.links[li]
 	newOnLink := seq > l.maxSeq
+	late := p.rx.init && seq < p.rx.max
 	if !p.rx.accept(seq) {
 		if newOnLink { // the same message over a second medium
 			l.maxSeq = seq
@@ -376,6 +377,9 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 	}
 	if newOnLink {
 		l.maxSeq = seq
+	}
+	if late {
+		c.stats.GapFilled++
 	}
 	c.stats.Received++
 	if p.left {

@@ -672,6 +672,9 @@ func TestOneWayCutAndRetransmission(t *testing.T) {
 		if sb.RexmitAsked == 0 {
 			t.Errorf("hbb never asked for the messages it missed")
 		}
+		if sb.GapFilled == 0 {
+			t.Errorf("hbb counted no gap filled by the retransmissions")
+		}
 		if sa.RexmitSent == 0 {
 			t.Errorf("hba never retransmitted")
 		}

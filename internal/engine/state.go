@@ -95,6 +95,7 @@ type Stats struct {
 	RexmitAsked uint64 // NS_rexmit requests we sent
 	RexmitSent  uint64 // retransmissions we served
 	RexmitNak   uint64 // requests we could not serve
+	GapFilled   uint64 // missing messages that arrived late (retransmitted or reordered)
 	Sent        uint64 // datagrams handed to media (per medium)
 	SendErrors  uint64
 }
