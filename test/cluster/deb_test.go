@@ -117,6 +117,14 @@ node node1 node2
 			t.Fatal(err)
 		}
 	}
+	// docs/migration.md: the files can be checked with the package's own
+	// static hbctl before anything is installed.
+	if _, err := n1.Run(ctx, "dpkg-deb", "-x", "/root/"+filepath.Base(deb1), "/root/hbx"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := n1.Run(ctx, "/root/hbx/usr/bin/hbctl", "check-config"); err != nil {
+		t.Fatalf("hbctl check-config out of the extracted package: %v\n%s", err, out)
+	}
 	for _, n := range lab.Nodes() {
 		if out, err := n.Run(ctx, "systemctl", "enable", "--now", "heartbeat.service"); err != nil {
 			t.Fatalf("%s: systemctl enable --now heartbeat: %v\n%s", n.Hostname, err, out)
@@ -258,6 +266,42 @@ node node1 node2
 	}
 	if _, err := n2.Run(ctx, "test", "-e", "/etc/ha.d/ha.cf"); err != nil {
 		t.Fatal("node2: dpkg -P removed /etc/ha.d/ha.cf")
+	}
+
+	// Rolling back (docs/migration.md) on node1: stop, dpkg -i the 3.0.6
+	// package file, start: Debian's daemon runs from the same /etc/ha.d.
+	old, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "heartbeat").Output()
+	if err != nil {
+		t.Fatalf("the host has no Debian heartbeat to roll back to (scripts/deps installs it): %v", err)
+	}
+	dl := exec.CommandContext(ctx, "apt-get", "download", "heartbeat="+string(old))
+	dl.Dir = tmp
+	if out, err := dl.CombinedOutput(); err != nil {
+		t.Fatalf("apt-get download heartbeat=%s: %v\n%s", old, err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(tmp, "heartbeat_*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("apt-get download: %v", debs)
+	}
+	if out, err := n1.Run(ctx, "systemctl", "stop", "heartbeat.service"); err != nil {
+		t.Fatalf("node1: systemctl stop heartbeat: %v\n%s", err, out)
+	}
+	debInstall(t, ctx, n1, debs[0])
+	if got := debQueryVersion(t, ctx, n1); got != string(old) {
+		t.Fatalf("node1: version %q after the rollback, want %q", got, old)
+	}
+	if out, err := n1.Run(ctx, "systemctl", "start", "heartbeat.service"); err != nil {
+		t.Fatalf("node1: systemctl start heartbeat (3.0.6): %v\n%s", err, out)
+	}
+	if _, err := sdEventually(ctx, 40*time.Second, "3.0.6 on node1 holds the VIP after the rollback", func() (bool, string) {
+		out, _ := n1.Run(ctx, "systemctl", "show", "-P", "ExecStart", "heartbeat.service")
+		addrs, _ := n1.Run(ctx, "ip", "-br", "-4", "addr", "show", "dev", "eth0")
+		return strings.Contains(out, "/usr/libexec/heartbeat/heartbeat") && strings.Contains(addrs, vip+"/"), addrs
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := n1.Run(ctx, "cl_status", "hbstatus"); err != nil || !strings.Contains(out, "running") {
+		t.Errorf("cl_status hbstatus of 3.0.6 after the rollback: %q, %v", out, err)
 	}
 	t.Logf("TestDebPackage: %v", time.Since(t0).Round(time.Millisecond))
 }
