@@ -274,10 +274,18 @@ node node1 node2
 	if err != nil {
 		t.Fatalf("the host has no Debian heartbeat to roll back to (scripts/deps installs it): %v", err)
 	}
-	dl := exec.CommandContext(ctx, "apt-get", "download", "heartbeat="+string(old))
-	dl.Dir = tmp
-	if out, err := dl.CombinedOutput(); err != nil {
-		t.Fatalf("apt-get download heartbeat=%s: %v\n%s", old, err, out)
+	download := func() ([]byte, error) {
+		dl := exec.CommandContext(ctx, "apt-get", "download", "heartbeat="+string(old))
+		dl.Dir = tmp
+		return dl.CombinedOutput()
+	}
+	if _, err := download(); err != nil { // no package lists yet?
+		if out, err := exec.CommandContext(ctx, "apt-get", "update", "-qq").CombinedOutput(); err != nil {
+			t.Fatalf("apt-get update: %v\n%s", err, out)
+		}
+		if out, err := download(); err != nil {
+			t.Fatalf("apt-get download heartbeat=%s: %v\n%s", old, err, out)
+		}
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, "heartbeat_*.deb"))
 	if len(debs) != 1 {
