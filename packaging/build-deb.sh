@@ -89,11 +89,16 @@ for n in cl_status hb_standby hb_takeover; do
 	gz "$work/$n.1" "/usr/share/man/man1/$n.1.gz"
 done
 
-# Bash completion, from the binary itself.
+# Shell completion, from the binary itself.
 mkdir -p "$root/usr/share/bash-completion/completions"
 "$BIN/hbctl" completion bash >"$root/usr/share/bash-completion/completions/hbctl"
 chmod 644 "$root/usr/share/bash-completion/completions/hbctl"
 [ -s "$root/usr/share/bash-completion/completions/hbctl" ] || { echo "build-deb.sh: empty bash completion" >&2; exit 1; }
+# zsh completion (Debian's zsh reads vendor-completions).
+mkdir -p "$root/usr/share/zsh/vendor-completions"
+"$BIN/hbctl" completion zsh >"$root/usr/share/zsh/vendor-completions/_hbctl"
+chmod 644 "$root/usr/share/zsh/vendor-completions/_hbctl"
+[ -s "$root/usr/share/zsh/vendor-completions/_hbctl" ] || { echo "build-deb.sh: empty zsh completion" >&2; exit 1; }
 
 # Documentation
 doc=/usr/share/doc/heartbeat

@@ -27,7 +27,7 @@ _hbctl() {
         return
     fi
     case "$cmd" in
-        "") COMPREPLY=($(compgen -W "status nodes groups standby takeover reload check-config watch completion help" -- "$cur")) ;;
+        "") COMPREPLY=($(compgen -W "status nodes groups standby takeover reload check-config watch completion version help" -- "$cur")) ;;
         standby|takeover) COMPREPLY=($(compgen -W "all local foreign failback" -- "$cur")) ;;
         completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
         help) COMPREPLY=($(compgen -W "json" -- "$cur")) ;;
@@ -50,6 +50,7 @@ _hbctl() {
         'check-config:check the configuration'
         'watch:print every change the daemon announces'
         'completion:print a shell completion script'
+        'version:print the version'
         'help:show help'
     )
     _arguments -C \

@@ -21,6 +21,7 @@ import (
 
 	"github.com/linuxha/heartbeat/internal/config"
 	"github.com/linuxha/heartbeat/internal/control"
+	"github.com/linuxha/heartbeat/internal/version"
 )
 
 // Exit codes of hbctl.
@@ -130,6 +131,7 @@ commands:
   check-config           check the configuration (--config-dir, --node-name)
   watch                  print every change the daemon announces
   completion bash|zsh    print a shell completion script
+  version                print hbctl's version (also --version)
 
 options:
   --json                 print JSON (schema in "hbctl help json")
@@ -176,6 +178,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&f.socket, "socket", env.ControlSocket, "control socket of the daemon")
 	fs.StringVar(&f.configDir, "config-dir", "/etc/ha.d", "configuration directory (check-config)")
 	fs.StringVar(&f.nodeName, "node-name", "", "node name (check-config; default uname -n)")
+	showVersion := fs.Bool("version", false, "print the version")
 	// Flags may come before and after the command.
 	var pos []string
 	for rest := args; ; {
@@ -190,6 +193,9 @@ func Run(ctx context.Context, args []string, env Env) error {
 		}
 		pos = append(pos, fs.Arg(0))
 		rest = fs.Args()[1:]
+	}
+	if *showVersion {
+		pos = append([]string{"version"}, pos...)
 	}
 	if len(pos) == 0 {
 		fs.Usage()
@@ -225,6 +231,12 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return &exitError{ExitUsage, errors.New("completion: want bash or zsh")}
 		}
 		return completion(env.Stdout, cargs[0])
+	case "version":
+		if f.json {
+			return json.NewEncoder(env.Stdout).Encode(map[string]string{"version": version.String()})
+		}
+		fmt.Fprintf(env.Stdout, "hbctl %s\n", version.String())
+		return nil
 	case "help":
 		if len(cargs) == 1 && cargs[0] == "json" {
 			fmt.Fprint(env.Stdout, jsonHelp)

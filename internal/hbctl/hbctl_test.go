@@ -15,7 +15,22 @@ import (
 	"time"
 
 	"github.com/linuxha/heartbeat/internal/control"
+	"github.com/linuxha/heartbeat/internal/version"
 )
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, errs, code := runHbctl(t, Env{}, args...)
+		if code != ExitOK || out != "hbctl "+version.String()+"\n" {
+			t.Errorf("hbctl %v: exit %d, output %q (stderr %q), want %q", args, code, out, errs, "hbctl "+version.String())
+		}
+	}
+	out, _, code := runHbctl(t, Env{}, "version", "--json")
+	var v struct{ Version string }
+	if code != ExitOK || json.Unmarshal([]byte(out), &v) != nil || v.Version != version.String() {
+		t.Errorf("hbctl version --json: exit %d, %q", code, out)
+	}
+}
 
 func runHbctl(t *testing.T, env Env, args ...string) (string, string, int) {
 	t.Helper()

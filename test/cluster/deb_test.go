@@ -84,8 +84,20 @@ func TestDebPackage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		etcBefore[n] = debEtcSums(t, ctx, n)
-		out := debInstall(t, ctx, n, deb1)
+		// node1 replaces Debian's 3.0.6 in place (dpkg -i); node2 is a
+		// fresh machine (3.0.6 purged first) that installs with apt,
+		// which resolves the dependencies.
+		var out string
+		if n == n2 {
+			if o, err := n.Run(ctx, "dpkg", "-P", "heartbeat"); err != nil {
+				t.Fatalf("%s: purge Debian's heartbeat: %v\n%s", n.Hostname, err, o)
+			}
+			etcBefore[n] = debEtcSums(t, ctx, n)
+			out = debAptInstall(t, ctx, n, deb1)
+		} else {
+			etcBefore[n] = debEtcSums(t, ctx, n)
+			out = debInstall(t, ctx, n, deb1)
+		}
 		if !strings.Contains(out, "no /etc/ha.d/ha.cf yet") {
 			t.Errorf("%s: dpkg -i without ha.cf: want the note about ha.cf, got:\n%s", n.Hostname, out)
 		}
@@ -100,6 +112,14 @@ func TestDebPackage(t *testing.T) {
 		}
 	}
 	debCheckFiles(t, ctx, n1)
+	debCheckFiles(t, ctx, n2)
+	for _, n := range lab.Nodes() {
+		d, _ := n.Run(ctx, "/usr/sbin/heartbeat", "--version")
+		c, _ := n.Run(ctx, "hbctl", "--version")
+		if strings.TrimSpace(c) != "hbctl "+base || !strings.Contains(d, base) {
+			t.Errorf("%s: hbctl --version %q, heartbeat --version %q; want both stamped %s", n.Hostname, c, d, base)
+		}
+	}
 
 	// Configure and start: one VIP, preferred node1.
 	hacf := fmt.Sprintf(`# deb install test
@@ -261,8 +281,10 @@ node node1 node2
 	if out, err := n2.Run(ctx, "dpkg", "-P", "heartbeat"); err != nil {
 		t.Fatalf("dpkg -P: %v\n%s", err, out)
 	}
-	if _, err := n2.Run(ctx, "test", "-e", "/var/lib/heartbeat"); err == nil {
-		t.Fatal("node2: /var/lib/heartbeat still there after dpkg -P")
+	for _, p := range []string{"/var/lib/heartbeat", "/run/heartbeat"} {
+		if _, err := n2.Run(ctx, "test", "-e", p); err == nil {
+			t.Fatalf("node2: %s still there after dpkg -P", p)
+		}
 	}
 	if _, err := n2.Run(ctx, "test", "-e", "/etc/ha.d/ha.cf"); err != nil {
 		t.Fatal("node2: dpkg -P removed /etc/ha.d/ha.cf")
@@ -379,6 +401,29 @@ func debInstall(t *testing.T, ctx context.Context, n *Node, deb string) string {
 	return string(out)
 }
 
+// debAptInstall installs deb with apt, as on a fresh machine.
+func debAptInstall(t *testing.T, ctx context.Context, n *Node, deb string) string {
+	t.Helper()
+	data, err := os.ReadFile(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := "/root/" + filepath.Base(deb)
+	if err := n.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := n.Command(ctx, "apt-get", "install", "-y", "-o", "Dpkg::Use-Pty=0", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(cmd.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: apt-get install ./%s: %v\n%s", n.Hostname, filepath.Base(deb), err, out)
+	}
+	return string(out)
+}
+
 func debQueryVersion(t *testing.T, ctx context.Context, n *Node) string {
 	t.Helper()
 	out, err := n.Run(ctx, "dpkg-query", "-W", "-f=${Version}", "heartbeat")
@@ -434,7 +479,7 @@ func debCheckFiles(t *testing.T, ctx context.Context, n *Node) {
 		"/usr/share/dbus-1/system.d/org.linuxha.Heartbeat1.conf",
 		"/usr/share/dbus-1/interfaces/org.linuxha.Heartbeat1.xml",
 		"/usr/share/heartbeat/heartbeat-watchdog.conf",
-		"/usr/share/bash-completion/completions/hbctl",
+		"/usr/share/bash-completion/completions/hbctl", "/usr/share/zsh/vendor-completions/_hbctl",
 		"/usr/share/doc/heartbeat/examples/ha.cf", "/usr/share/doc/heartbeat/examples/haresources",
 		"/usr/share/doc/heartbeat/examples/authkeys",
 		"/usr/share/man/man5/ha.cf.5.gz", "/usr/share/man/man8/hbctl.8.gz",
