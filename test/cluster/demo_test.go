@@ -24,16 +24,26 @@ func TestDemo(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	say := func(format string, a ...any) { fmt.Printf("\n==> "+format+"\n", a...) }
+	// fail stops the demo; after a Ctrl-C it only cleans up (no failure,
+	// no journal dump).
+	fail := func(err error) {
+		t.Helper()
+		if ctx.Err() != nil {
+			fmt.Println("\ninterrupted: cleaning up")
+			t.SkipNow()
+		}
+		t.Fatal(err)
+	}
 
 	say("booting two nodes (real systemd in network namespaces) and a client")
 	h := newHALab(t, haSetup{AutoFailback: "on"})
 	say("heartbeat runs on node1 (%s) and node2 (%s); VIP %s serves a page naming its node", h.Addr(1), h.Addr(2), h.VIP)
 	if _, err := h.waitOwner(ctx, "node1", 20*time.Second); err != nil {
-		t.Fatal(err)
+		fail(err)
 	}
 	p := startProber(t, h.Client, h.VIP)
 	if _, err := p.waitServed(ctx, "node1", time.Now(), 5*time.Second); err != nil {
-		t.Fatal(err)
+		fail(err)
 	}
 	view := h.liveView(ctx, p)
 	defer view()
@@ -64,13 +74,13 @@ func TestDemo(t *testing.T) {
 		say("%s", s.what)
 		from := time.Now()
 		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.what, err)
+			fail(fmt.Errorf("%s: %w", s.what, err))
 		}
 		if _, err := p.waitServed(ctx, s.expect, from, 30*time.Second); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			t.Fatalf("%s: %v", s.what, err)
+			fail(fmt.Errorf("%s: %w", s.what, err))
 		}
 		p.settle(ctx, time.Now(), time.Second)
 		// Include the successes just before the fault: failures before the

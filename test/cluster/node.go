@@ -189,6 +189,9 @@ func (n *Node) spawn() (*exec.Cmd, error) {
 	cmd := exec.Command("/bin/sh", args...)
 	cmd.Env = cleanEnv
 	cmd.Stdout, cmd.Stderr = n.console, n.console
+	// Its own process group: a Ctrl-C in the terminal (make demo) reaches
+	// the harness, which shuts the nodes down in order, not nspawn itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("node %s: start systemd-nspawn: %w", n.NS, err)
 	}
