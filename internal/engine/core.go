@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,7 @@ type peer struct {
 type histEntry struct {
 	seq    uint64
 	data   []byte
+	keys   *wire.Keyring // what data is signed with
 	resent time.Time
 }
 
@@ -574,7 +576,7 @@ func (c *core) control(now time.Time, p *peer, t string, m *wire.Message) {
 				continue
 			}
 			h.resent = now
-			c.out = append(c.out, action{data: h.data})
+			c.out = append(c.out, action{data: c.resignIfStale(h)})
 			c.stats.RexmitSent++
 		}
 	case tNakRexmit:
@@ -681,9 +683,31 @@ func (c *core) send(now time.Time, m *wire.Message) {
 		return
 	}
 	if !ns {
-		c.hist[seq%histSize] = histEntry{seq: seq, data: data}
+		c.hist[seq%histSize] = histEntry{seq: seq, data: data, keys: c.cfg.Keys}
 	}
 	c.out = append(c.out, action{data: data})
+}
+
+// resignIfStale returns a history entry's datagram for a retransmission.
+// A message signed before a reload changed the keys is signed again with
+// the active key, its fields unchanged: a 3.0.6 peer verifies with its
+// active key only, so the old signature would be refused, and the peer
+// would go on asking for it.
+func (c *core) resignIfStale(h *histEntry) []byte {
+	if h.keys == c.cfg.Keys {
+		return h.data
+	}
+	m, err := wire.ParseUnverified(h.data)
+	if err != nil {
+		return h.data
+	}
+	m.Fields = slices.DeleteFunc(m.Fields, func(f wire.Field) bool { return f.Name == "auth" })
+	data, err := wire.Marshal(m, c.cfg.Keys)
+	if err != nil {
+		return h.data
+	}
+	h.data, h.keys = data, c.cfg.Keys
+	return data
 }
 
 // snapshot returns a copy of the state for requests.

@@ -398,6 +398,17 @@ func TestInteropKeySwitch(t *testing.T) {
 	if _, err := h.waitHolders(ctx, 15*time.Second, "node1"); err != nil {
 		t.Fatal(err)
 	}
+	// 3.0.6 must be done with its start-up: a re-read signalled while its
+	// resource scripts still run leaves it verifying with the old key.
+	if _, err := sdEventually(ctx, 15*time.Second, "3.0.6 settled on node1", func() (bool, string) {
+		rsc, _ := n1.Run(ctx, "cl_status", "rscstatus")
+		web, _ := n1.Run(ctx, "systemctl", "is-active", "hbweb.service")
+		rsc, web = strings.TrimSpace(rsc), strings.TrimSpace(web)
+		return rsc != "" && rsc != "transition" && web == "active", "rscstatus " + rsc + ", hbweb " + web
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
 	for _, n := range h.Nodes() {
 		if err := n.WriteFile("/etc/ha.d/authkeys", []byte(keys2), 0o600); err != nil {
 			t.Fatal(err)
