@@ -7,9 +7,12 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 
 	"github.com/linuxha/heartbeat/internal/config"
 	"github.com/linuxha/heartbeat/internal/engine"
@@ -36,6 +39,7 @@ func newNotifier(log *slog.Logger) *notifier {
 	var (
 		mu   sync.Mutex
 		conn *net.UnixConn
+		raw  *rawWriter
 	)
 	addr := &net.UnixAddr{Name: path, Net: "unixgram"}
 	return &notifier{log: log, send: func(state string) (bool, error) {
@@ -46,15 +50,66 @@ func newNotifier(log *slog.Logger) *notifier {
 			if err != nil {
 				return sddaemon.SdNotify(false, state) // fall back to a one-shot
 			}
-			conn = c
+			rc, err := c.SyscallConn()
+			if err != nil {
+				c.Close()
+				return sddaemon.SdNotify(false, state)
+			}
+			conn, raw = c, newRawWriter(rc)
 		}
-		if _, err := conn.Write([]byte(state)); err != nil {
+		if err := raw.write(state); err != nil {
 			conn.Close()
-			conn = nil
+			conn, raw = nil, nil
 			return false, err
 		}
 		return true, nil
 	}}
+}
+
+// rawWriter writes datagrams on a connected socket with a raw, non-blocking
+// write(2): unlike an ordinary system call it does not wake the runtime's
+// monitor thread, which at a watchdog pet every few tens of milliseconds
+// is a wake-up of its own each time (the UDP media do the same, see
+// internal/media/udp_raw.go). Calls are serialised by the caller.
+type rawWriter struct {
+	rc    syscall.RawConn
+	s     string
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func newRawWriter(rc syscall.RawConn) *rawWriter {
+	w := &rawWriter{rc: rc}
+	w.fn = func(fd uintptr) bool {
+		for {
+			p := unsafe.Pointer(unsafe.StringData(w.s))
+			_, _, w.errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(p), uintptr(len(w.s)))
+			switch w.errno {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait until writable
+			}
+			return true
+		}
+	}
+	return w
+}
+
+func (w *rawWriter) write(s string) error {
+	if s == "" {
+		return nil
+	}
+	w.s = s
+	err := w.rc.Write(w.fn)
+	w.s = ""
+	if err != nil {
+		return err
+	}
+	if w.errno != 0 {
+		return os.NewSyscallError("write", w.errno)
+	}
+	return nil
 }
 
 func (n *notifier) say(state string) {
