@@ -159,8 +159,7 @@ func (r *runner) Release(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for i := len(as) - 1; i >= 0 && len(errs) == 0; i-- {
+	for i := len(as) - 1; i >= 0; i-- {
 		a := as[i]
 		log := r.log.With("group", key, "resource", a.Token())
 		r.setState(key, i, resStopping)
@@ -169,15 +168,11 @@ func (r *runner) Release(ctx context.Context, key string) error {
 				log.Warn("stop failed but the resource is stopped: probably not LSB-compliant", "err", err)
 			} else {
 				r.setState(key, i, resFailed)
-				errs = append(errs, fmt.Errorf("resource %s: stop: %w", a.Token(), err))
-				continue
+				return fmt.Errorf("resource %s: stop: %w", a.Token(), err)
 			}
 		}
 		r.setState(key, i, resStopped)
 		log.Info("resource stopped")
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
 	}
 	if err := r.held.remove(joinTokens(as)); err != nil {
 		r.log.Warn("cannot update the record of held groups", "group", key, "err", err)

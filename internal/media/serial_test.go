@@ -219,7 +219,9 @@ func TestSerialReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog(t, msgs, "medium down")
-	time.Sleep(100 * time.Millisecond) // several failed reopen attempts
+	for range 2 { // several failed reopen attempts
+		waitLog(t, msgs, "serial reopen failed")
+	}
 
 	// Plug in: a new device at the same path.
 	master2, slave2 := openPTY(t)

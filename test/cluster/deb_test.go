@@ -382,27 +382,18 @@ func debField(t *testing.T, deb, field string) string {
 // dpkg's output (maintainer script notes included).
 func debInstall(t *testing.T, ctx context.Context, n *Node, deb string) string {
 	t.Helper()
-	data, err := os.ReadFile(deb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := "/root/" + filepath.Base(deb)
-	if err := n.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd, err := n.Command(ctx, "dpkg", "-i", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: dpkg -i %s: %v\n%s", n.Hostname, filepath.Base(deb), err, out)
-	}
-	return string(out)
+	return debCopyAndRun(t, ctx, n, deb, "dpkg", "-i")
 }
 
 // debAptInstall installs deb with apt, as on a fresh machine.
 func debAptInstall(t *testing.T, ctx context.Context, n *Node, deb string) string {
+	t.Helper()
+	return debCopyAndRun(t, ctx, n, deb, "apt-get", "install", "-y", "-o", "Dpkg::Use-Pty=0")
+}
+
+// debCopyAndRun copies deb into the node's /root and runs cmd with its
+// path as the last argument; it returns the combined output.
+func debCopyAndRun(t *testing.T, ctx context.Context, n *Node, deb string, cmd ...string) string {
 	t.Helper()
 	data, err := os.ReadFile(deb)
 	if err != nil {
@@ -412,14 +403,14 @@ func debAptInstall(t *testing.T, ctx context.Context, n *Node, deb string) strin
 	if err := n.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := n.Command(ctx, "apt-get", "install", "-y", "-o", "Dpkg::Use-Pty=0", p)
+	c, err := n.Command(ctx, append(cmd, p)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Env = append(cmd.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	out, err := cmd.CombinedOutput()
+	c.Env = append(c.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	out, err := c.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s: apt-get install ./%s: %v\n%s", n.Hostname, filepath.Base(deb), err, out)
+		t.Fatalf("%s: %s %s: %v\n%s", n.Hostname, strings.Join(cmd, " "), filepath.Base(deb), err, out)
 	}
 	return string(out)
 }

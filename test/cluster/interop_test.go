@@ -140,6 +140,25 @@ func (h *haLab) waitMembers(ctx context.Context, within time.Duration) error {
 	return fmt.Errorf("membership: %s after %v", last, within)
 }
 
+// checkSteady checks that the mixed cluster went through what (since
+// since) unchanged: both see each other active, node1 holds the VIP, and
+// ours logged no status change of node1. It returns our journal since then.
+func (h *haLab) checkSteady(ctx context.Context, since time.Time, what string) []journalEntry {
+	h.t.Helper()
+	if err := h.waitMembers(ctx, time.Second); err != nil {
+		h.t.Errorf("%s: %v", what, err)
+	}
+	h.checkHolders(ctx, "node1")
+	es, err := journalSince(ctx, h.Node(2), "heartbeat.service", since)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if bad := matching(es, "node status changed", "node=node1"); len(bad) > 0 {
+		h.t.Errorf("ours saw node1 change status %s:%s", what, formatEntries(bad))
+	}
+	return es
+}
+
 // checkLogs fails on error lines of either daemon: 3.0.6's /var/log/ha-log
 // and our journal.
 func (h *haLab) checkLogs(ctx context.Context) {
@@ -435,17 +454,7 @@ func TestInteropKeySwitch(t *testing.T) {
 	}
 	// Three deadtimes on key 2.
 	time.Sleep(3 * time.Second)
-	if err := h.waitMembers(ctx, time.Second); err != nil {
-		t.Errorf("after the key switch: %v", err)
-	}
-	h.checkHolders(ctx, "node1")
-	es, err := journalSince(ctx, n2, "heartbeat.service", switched)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bad := matching(es, "node status changed", "node=node1"); len(bad) > 0 {
-		t.Errorf("ours saw node1 change status across the key switch:%s", formatEntries(bad))
-	}
+	es := h.checkSteady(ctx, switched, "across the key switch")
 	if ok := matching(es, "configuration reloaded"); len(ok) == 0 {
 		t.Errorf("our journal since the switch has no reload line:%s", formatEntries(es))
 	}
@@ -536,17 +545,7 @@ func TestInteropRexmit(t *testing.T) {
 			t.Errorf("counter %s did not move under 15 %% loss", k)
 		}
 	}
-	if err := h.waitMembers(ctx, time.Second); err != nil {
-		t.Errorf("after the loss: %v", err)
-	}
-	h.checkHolders(ctx, "node1")
-	es, err := journalSince(ctx, n2, "heartbeat.service", lossy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bad := matching(es, "node status changed", "node=node1"); len(bad) > 0 {
-		t.Errorf("ours saw node1 change status under loss:%s", formatEntries(bad))
-	}
+	h.checkSteady(ctx, lossy, "under loss")
 	data, err := n1.ReadFile("/var/log/ha-log")
 	if err != nil {
 		t.Fatal(err)
