@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strconv"
@@ -88,7 +89,8 @@ type core struct {
 	stopping     bool
 	nextSend     time.Time
 	out          []action
-	msg          wire.Message
+	msg          wire.Message // the message being built (build, send)
+	rmsg         wire.Message // the datagram being handled (recv)
 	firstWait    time.Duration
 	groups       []*group
 	reportDue    bool
@@ -309,8 +311,8 @@ func (c *core) nextWake() time.Time {
 // recv handles one datagram received on link li at time at.
 func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 	c.out = c.out[:0]
-	m, err := wire.Unmarshal(data, c.cfg.Keys)
-	if err != nil {
+	m := &c.rmsg
+	if err := wire.UnmarshalInto(m, data, c.cfg.Keys); err != nil {
 		if errors.Is(err, wire.ErrAuth) || errors.Is(err, wire.ErrUnknownKey) {
 			c.stats.BadAuth++
 		} else {
@@ -319,7 +321,7 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 		c.emit(BadPacketEvent{At: now, Link: c.links[li], Err: err})
 		return c.out
 	}
-	src := strings.ToLower(m.Get("src"))
+	src := c.srcName(m)
 	if src == c.cfg.LocalNode {
 		c.stats.Own++
 		return c.out
@@ -444,6 +446,19 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 	return c.out
 }
 
+// srcName returns the message's sender, lower-cased as node names are:
+// the name of the peer or of the local node without allocating.
+func (c *core) srcName(m *wire.Message) string {
+	v, _ := m.Lookup("src")
+	if p := c.byName[string(v)]; p != nil {
+		return p.name
+	}
+	if string(v) == c.cfg.LocalNode {
+		return c.cfg.LocalNode
+	}
+	return strings.ToLower(string(v))
+}
+
 type errUnknownNode string
 
 func (e errUnknownNode) Error() string { return "packet from unknown node " + strconv.Quote(string(e)) }
@@ -538,7 +553,7 @@ func (c *core) maybeAck(now time.Time, p *peer) {
 	}
 	p.lastAck = p.rx.base
 	m := c.build(tAck, p.name)
-	m.Add("ackseq", strconv.FormatUint(p.rx.base, 16))
+	m.AddUint("ackseq", p.rx.base, 16)
 	c.send(now, m)
 }
 
@@ -628,7 +643,7 @@ func (c *core) bye(now time.Time) {
 // Type-specific fields are added by the caller, common fields by send.
 func (c *core) build(t, dest string) *wire.Message {
 	m := &c.msg
-	m.Fields = m.Fields[:0]
+	m.Reset()
 	if t == tRepNodes {
 		m.Add("dest", dest) // 3.0.6 puts dest before t in repnodes
 		m.Add("t", t)
@@ -644,22 +659,22 @@ func (c *core) build(t, dest string) *wire.Message {
 func (c *core) sendStatus(now time.Time) {
 	m := c.build(tStatus, "")
 	m.Add("st", c.status.String())
-	m.Add("dt", strconv.FormatInt(c.cfg.Deadtime.Milliseconds(), 16))
+	m.AddUint("dt", uint64(c.cfg.Deadtime.Milliseconds()), 16)
 	m.Add("protocol", "1")
 	if len(c.pingNodes) > 0 {
-		m.Add(fPingCount, strconv.Itoa(c.pingCount()))
+		m.AddUint(fPingCount, uint64(c.pingCount()), 10)
 	}
 	c.send(now, m)
 }
 
 // send appends the common fields, signs the message and queues it.
 func (c *core) send(now time.Time, m *wire.Message) {
-	t := m.Get("t")
-	ns := strings.HasPrefix(t, "NS_")
-	if dest := m.Get("dest"); dest != "" {
-		if p := c.byName[dest]; p != nil && p.uuid != nil {
+	t, _ := m.Lookup("t")
+	ns := bytes.HasPrefix(t, []byte("NS_"))
+	if dest, _ := m.Lookup("dest"); len(dest) > 0 {
+		if p := c.byName[string(dest)]; p != nil && p.uuid != nil {
 			m.AddBinary("destuuid", p.uuid)
-		} else if dest == c.cfg.LocalNode {
+		} else if string(dest) == c.cfg.LocalNode {
 			m.AddBinary("destuuid", c.cfg.UUID[:])
 		}
 	}
@@ -669,21 +684,31 @@ func (c *core) send(now time.Time, m *wire.Message) {
 	if !ns {
 		c.seq++
 		seq = c.seq
-		m.Add("seq", strconv.FormatUint(seq, 16))
+		m.AddUint("seq", seq, 16)
 	}
-	m.Add("hg", strconv.FormatUint(c.cfg.Generation, 16))
-	m.Add("ts", strconv.FormatInt(now.Unix(), 16))
+	m.AddUint("hg", c.cfg.Generation, 16)
+	m.AddUint("ts", uint64(max(now.Unix(), 0)), 16)
 	if !ns {
 		m.Add("ld", c.loadavg)
 	}
 	m.Add("ttl", c.ttl)
-	data, err := wire.Marshal(m, c.cfg.Keys)
+	// A sequenced message is encoded into the buffer of the history slot
+	// it replaces (histSize messages ago, long sent): no allocation per
+	// keepalive. Media do not keep the datagram after Send.
+	var buf []byte
+	var h *histEntry
+	if !ns {
+		h = &c.hist[seq%histSize]
+		buf = h.data[:0]
+		*h = histEntry{}
+	}
+	data, err := wire.AppendMarshal(buf, m, c.cfg.Keys)
 	if err != nil {
 		c.emit(SendErrorEvent{At: now, Err: err})
 		return
 	}
-	if !ns {
-		c.hist[seq%histSize] = histEntry{seq: seq, data: data, keys: c.cfg.Keys}
+	if h != nil {
+		*h = histEntry{seq: seq, data: data, keys: c.cfg.Keys}
 	}
 	c.out = append(c.out, action{data: data})
 }

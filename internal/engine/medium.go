@@ -17,7 +17,8 @@ type Medium interface {
 	// the serial device ("/dev/ttyS0").
 	Name() string
 	// Send transmits one datagram to every peer the medium reaches. It must
-	// not block for long; an error marks the medium as failing.
+	// not block for long; an error marks the medium as failing. b is the
+	// caller's until Send returns: a medium that queues it keeps a copy.
 	Send(b []byte) error
 	// Packets delivers received datagrams. It is closed when the medium is
 	// closed.

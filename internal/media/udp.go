@@ -419,6 +419,8 @@ func (m *udpMedium) receive(st *udpState) {
 	}
 	raw := newRawReceiver(rc, buf, zone)
 	heard := make([]time.Time, len(m.cfg.peers)) // last packet from each ucast peer
+	var lastFrom netip.AddrPort                  // the sender's address as text, kept:
+	var lastFromText string                      // peers send from one address
 	for {
 		n, from, err := raw.recvFrom()
 		if err != nil {
@@ -430,7 +432,10 @@ func (m *udpMedium) receive(st *udpState) {
 		if m.isOwn(from.Addr()) {
 			continue
 		}
-		p := engine.Packet{Data: bytes.Clone(buf[:n]), From: from.String(), At: time.Now()}
+		if from != lastFrom || lastFromText == "" {
+			lastFrom, lastFromText = from, from.String()
+		}
+		p := engine.Packet{Data: bytes.Clone(buf[:n]), From: lastFromText, At: time.Now()}
 		if len(heard) > 0 {
 			m.noteHeard(heard, from.Addr(), p.At)
 		}

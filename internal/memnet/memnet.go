@@ -8,6 +8,7 @@
 package memnet
 
 import (
+	"bytes"
 	"hash/fnv"
 	"math/rand/v2"
 	"sync"
@@ -175,6 +176,7 @@ func (n *Network) Inject(to string, data []byte) {
 }
 
 func (n *Network) send(from string, data []byte) {
+	data = bytes.Clone(data) // delivered later, and the sender reuses its buffer
 	n.mu.Lock()
 	type job struct {
 		ep    *Endpoint

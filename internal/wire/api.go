@@ -31,9 +31,13 @@ type Field struct {
 // Message is an ordered list of fields. Field order is insertion order and is
 // preserved by Unmarshal, so a decoded message re-encodes byte for byte.
 // A Message owns the storage of its field values: Set and the Set* helpers
-// may overwrite the old value in place.
+// may overwrite the old value in place. Values added with Add, AddBinary and
+// AddUint are stored in one buffer of the message, which Reset keeps for the
+// next message: a message built over and over (the keepalive) allocates
+// nothing in steady state.
 type Message struct {
 	Fields []Field
+	buf    []byte // storage of added values, reused after Reset
 }
 
 // Method is an authentication method of authkeys.

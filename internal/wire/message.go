@@ -38,14 +38,37 @@ func (m *Message) Get(name string) string {
 // Type returns the value of the "t" field (the message type).
 func (m *Message) Type() string { return m.Get("t") }
 
+// Reset empties the message and keeps its storage for the next one: the
+// values of its old fields must not be used afterwards.
+func (m *Message) Reset() {
+	clear(m.Fields)
+	m.Fields = m.Fields[:0]
+	m.buf = m.buf[:0]
+}
+
+// keep returns a copy of v in the message's buffer. The copy's capacity
+// ends with it, so that an in-place Set of a longer value reallocates
+// rather than overwriting the next value. A buffer that grows leaves the
+// earlier values where they are.
+func keep[T string | []byte](m *Message, v T) []byte {
+	start := len(m.buf)
+	m.buf = append(m.buf, v...)
+	return m.buf[start:len(m.buf):len(m.buf)]
+}
+
 // Add appends a string field. Several fields may have the same name.
 func (m *Message) Add(name, value string) {
-	m.Fields = append(m.Fields, Field{Name: name, Type: TypeString, Value: []byte(value)})
+	m.Fields = append(m.Fields, Field{Name: name, Type: TypeString, Value: keep(m, value)})
+}
+
+// AddBytes appends a string field holding a copy of v.
+func (m *Message) AddBytes(name string, v []byte) {
+	m.Fields = append(m.Fields, Field{Name: name, Type: TypeString, Value: keep(m, v)})
 }
 
 // AddBinary appends a binary field holding a copy of v.
 func (m *Message) AddBinary(name string, v []byte) {
-	m.Fields = append(m.Fields, Field{Name: name, Type: TypeBinary, Value: append([]byte{}, v...)})
+	m.Fields = append(m.Fields, Field{Name: name, Type: TypeBinary, Value: keep(m, v)})
 }
 
 // Set replaces the value of the first field called name by a string value,
@@ -149,7 +172,9 @@ func (m *Message) SetUint(name string, v uint64, base int) {
 
 // AddUint appends field name with v formatted in base.
 func (m *Message) AddUint(name string, v uint64, base int) {
-	m.Fields = append(m.Fields, Field{Name: name, Type: TypeString, Value: strconv.AppendUint(nil, v, base)})
+	start := len(m.buf)
+	m.buf = strconv.AppendUint(m.buf, v, base)
+	m.Fields = append(m.Fields, Field{Name: name, Type: TypeString, Value: m.buf[start:len(m.buf):len(m.buf)]})
 }
 
 // SetHex sets a hexadecimal field; see SetUint.

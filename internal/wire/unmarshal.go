@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"slices"
 )
 
 // Unmarshal decodes one datagram and authenticates it against ring.
@@ -21,30 +22,44 @@ import (
 // Errors wrap ErrMalformed, ErrUnknownKey or ErrAuth. The returned message
 // does not alias b.
 func Unmarshal(b []byte, ring *Keyring) (*Message, error) {
+	m := &Message{}
+	if err := UnmarshalInto(m, b, ring); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// UnmarshalInto is Unmarshal into m, which is Reset first and whose storage
+// is reused: a receiver that decodes every datagram into the same message
+// allocates nothing in steady state. On error m is left empty.
+func UnmarshalInto(m *Message, b []byte, ring *Keyring) error {
+	m.Reset()
 	if len(b) > MaxDatagram {
-		return nil, fmt.Errorf("%w: datagram of %d bytes exceeds %d", ErrMalformed, len(b), MaxDatagram)
+		return fmt.Errorf("%w: datagram of %d bytes exceeds %d", ErrMalformed, len(b), MaxDatagram)
 	}
 	switch {
 	case bytes.HasPrefix(b, []byte(netStart)):
 		nf, bodyEnd, err := scanNetstring(b)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := verifyTrailer(b, bodyEnd, ring); err != nil {
-			return nil, err
+			return err
 		}
-		return buildNetstring(b[:bodyEnd], nf), nil
+		fillNetstring(m, b[:bodyEnd], nf)
+		return nil
 	case bytes.HasPrefix(b, []byte(classicStart)):
-		m, err := parseClassic(b)
+		c, err := parseClassic(b)
+		if err == nil {
+			err = VerifyInner(c, ring)
+		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := VerifyInner(m, ring); err != nil {
-			return nil, err
-		}
-		return m, nil
+		m.Fields = append(m.Fields, c.Fields...) // classic: the rare form, not worth reusing for
+		return nil
 	}
-	return nil, fmt.Errorf("%w: no message start marker", ErrMalformed)
+	return fmt.Errorf("%w: no message start marker", ErrMalformed)
 }
 
 // ParseUnverified decodes a datagram without checking any digest (for
@@ -148,8 +163,17 @@ func scanNetstring(b []byte) (nfields, bodyEnd int, err error) {
 
 // buildNetstring decodes the fields of body, which scanNetstring accepted.
 func buildNetstring(body []byte, nfields int) *Message {
-	own := append([]byte(nil), body...)
-	m := &Message{Fields: make([]Field, 0, nfields)}
+	m := &Message{}
+	fillNetstring(m, body, nfields)
+	return m
+}
+
+// fillNetstring decodes the fields of body into the empty m, the values
+// in a copy of body in m's buffer.
+func fillNetstring(m *Message, body []byte, nfields int) {
+	m.buf = append(m.buf[:0], body...)
+	own := m.buf
+	m.Fields = slices.Grow(m.Fields[:0], nfields)
 	pos := len(netStart)
 	for range nfields {
 		f, _ := parseNetField(own, pos)
@@ -161,7 +185,6 @@ func buildNetstring(body []byte, nfields int) *Message {
 		})
 		pos = f.next
 	}
-	return m
 }
 
 // parseTrailer parses `<len>:<N> <digest>,` which must end the datagram.

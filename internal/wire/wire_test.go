@@ -524,5 +524,76 @@ func TestAppendMarshalAllocations(t *testing.T) {
 		if allocs > 3 {
 			t.Errorf("%v: Unmarshal of a status message: %v allocations, want <= 3", w.ring.Keys[1].Method, allocs)
 		}
+		var into Message
+		allocs = testing.AllocsPerRun(200, func() {
+			if err := UnmarshalInto(&into, buf, w.ring); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > 0 {
+			t.Errorf("%v: UnmarshalInto a reused message: %v allocations, want 0", w.ring.Keys[1].Method, allocs)
+		}
+		allocs = testing.AllocsPerRun(200, func() {
+			into.Reset()
+			into.Add("t", "status")
+			into.AddBinary("srcuuid", []byte("0123456789abcdef"))
+			into.AddUint("seq", 0x2a, 16)
+		})
+		if allocs > 0 {
+			t.Errorf("Reset and Add on a reused message: %v allocations, want 0", allocs)
+		}
+	}
+}
+
+// A reused message holds its values in one buffer: decoding a second
+// datagram into it must not leave anything of the first, values set longer
+// in place must not run into the next one, and a value taken before Reset
+// is the caller's problem only after the Reset.
+func TestMessageReuse(t *testing.T) {
+	ring := crcRing()
+	a := &Message{}
+	a.Add("t", "status")
+	a.Add("st", "active")
+	a.Add("src", "node-with-a-long-name")
+	b := &Message{}
+	b.Add("t", "NS_ackmsg")
+	b.Add("dest", "n2")
+	da, err := Marshal(a, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Marshal(b, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Message
+	for _, c := range []struct {
+		data []byte
+		want *Message
+	}{{da, a}, {db, b}, {da, a}} {
+		if err := UnmarshalInto(&m, c.data, ring); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := Unmarshal(c.data, ring)
+		if !m.Equal(want) || m.Get("t") != c.want.Get("t") {
+			t.Fatalf("UnmarshalInto: got %v, want %v", m.Fields, want.Fields)
+		}
+	}
+	if err := UnmarshalInto(&m, []byte("###\ngarbage"), ring); err == nil || len(m.Fields) != 0 {
+		t.Fatalf("bad datagram: err %v, %d fields left", err, len(m.Fields))
+	}
+
+	m.Reset()
+	m.Add("a", "1")
+	m.Add("b", "2")
+	m.Set("a", "longer than before")
+	m.AddUint("c", 255, 16)
+	if m.Get("a") != "longer than before" || m.Get("b") != "2" || m.Get("c") != "ff" {
+		t.Fatalf("in-place set ran over: %q %q %q", m.Get("a"), m.Get("b"), m.Get("c"))
+	}
+	m.Reset()
+	m.Add("x", "y")
+	if len(m.Fields) != 1 || m.Get("a") != "" {
+		t.Fatalf("Reset left %v", m.Fields)
 	}
 }

@@ -13,13 +13,14 @@
 # also count syscalls of node a for 10 s after the window, PERF=1 to record
 # `perf record -g` of node a over the window (perf.data under $OUT),
 # HB_ENV="VAR=value ..." extra environment for both daemons (e.g.
-# GOMAXPROCS=2), NOTIFY=1 to run them as systemd would with WatchdogSec=
+# GOMAXPROCS=2), PIN=1 to pin node a to CPU 0 and node b to CPU 1 (taskset;
+# steadier figures from run to run), NOTIFY=1 to run them as systemd would with WatchdogSec=
 # (NOTIFY_SOCKET on a socat sink, WATCHDOG_USEC=1s: the daemon pets every
 # max(deadtime/2, 50ms)/2, as in the cluster bench), OUT a directory to keep
 # logs in (default: a temp dir, removed).
 #
-# Per node and run it prints: CPU µs per packet = Δ(utime+stime) of the
-# daemon (/proc/PID/stat, all threads) / Δ(rx+tx packets) of its veth, and
+# Per node and run it prints: CPU µs per packet = Δ(run time) of the daemon
+# (/proc/PID/task/*/schedstat, all threads) / Δ(rx+tx packets) of its veth, and
 # wake-ups per packet = Δ(voluntary+nonvoluntary context switches, summed
 # over the daemon's threads) / the same packets, and minor page faults per
 # packet (/proc/PID/stat; a young Go heap faults its pages in until its
@@ -54,10 +55,13 @@ cleanup() {
 }
 trap 'cleanup; [[ -n $keep ]] || rm -rf "$out"' EXIT
 
-hz=$(getconf CLK_TCK)
 # The daemon and its children (keepalived's VRRP process).
 procs() { echo "$1" $(pgrep -P "$1" || true); }
-ticks() { local p; for p in $(procs "$1"); do cat "/proc/$p/stat"; done | awk '{s += $14 + $15} END {print s}'; }
+# CPU time in ns: the scheduler's exact run time of every thread
+# (/proc/PID/task/TID/schedstat, first field). utime+stime in /proc/PID/stat
+# is sampled at the 100 Hz tick and, for a process that runs a few µs at a
+# time, off by far more than the differences we look for.
+cpuns() { local p; for p in $(procs "$1"); do cat /proc/"$p"/task/*/schedstat; done 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'; }
 minflt() { local p; for p in $(procs "$1"); do cat "/proc/$p/stat"; done | awk '{s += $10} END {print s}'; }
 ctxsw() {
 	local n=0 f v
@@ -140,13 +144,15 @@ for run in $(seq 1 "$runs"); do
 	dpids=()
 	for n in a b; do
 		i=$((i + 1))
+		pin=()
+		[[ ${PIN:-0} != 1 ]] || pin=(taskset -c $((i - 1)))
 		[[ ${NOTIFY:-0} != 1 ]] || notify=(NOTIFY_SOCKET="$out/$n/notify" WATCHDOG_USEC=1000000)
 		if [[ ${SYSTEM:-ours} == keepalived ]]; then
-			ip netns exec hbprof-$n keepalived --dont-fork --log-console --vrrp -f "$out/$n/keepalived.conf" \
+			ip netns exec hbprof-$n "${pin[@]}" keepalived --dont-fork --log-console --vrrp -f "$out/$n/keepalived.conf" \
 				-p "$out/$n/keepalived.pid" -r "$out/$n/vrrp.pid" >"$out/$n/stderr" 2>&1 &
 		else
 			# shellcheck disable=SC2086
-			ip netns exec hbprof-$n env "${notify[@]}" ${HB_ENV:-} "$bin" --config-dir "$out/$n/etc" --node-name hbprof$i \
+			ip netns exec hbprof-$n "${pin[@]}" env "${notify[@]}" ${HB_ENV:-} "$bin" --config-dir "$out/$n/etc" --node-name hbprof$i \
 				--state-dir "$out/$n/state" --runtime-dir "$out/$n/run" >"$out/$n/stderr" 2>&1 &
 		fi
 		dpids+=($!)
@@ -160,7 +166,7 @@ for run in $(seq 1 "$runs"); do
 	declare -A t0 c0 p0 f0
 	for k in 0 1; do
 		n=$([[ $k == 0 ]] && echo a || echo b)
-		t0[$k]=$(ticks "${dpids[$k]}")
+		t0[$k]=$(cpuns "${dpids[$k]}")
 		c0[$k]=$(ctxsw "${dpids[$k]}")
 		f0[$k]=$(minflt "${dpids[$k]}")
 		p0[$k]=$(pkts hbprof-$n hbprof-v$n)
@@ -172,15 +178,15 @@ for run in $(seq 1 "$runs"); do
 	sleep "$window"
 	for k in 0 1; do
 		n=$([[ $k == 0 ]] && echo a || echo b)
-		dt=$(($(ticks "${dpids[$k]}") - ${t0[$k]}))
+		dt=$(($(cpuns "${dpids[$k]}") - ${t0[$k]}))
 		dc=$(($(ctxsw "${dpids[$k]}") - ${c0[$k]}))
 		df=$(($(minflt "${dpids[$k]}") - ${f0[$k]}))
 		dp=$(($(pkts hbprof-$n hbprof-v$n) - ${p0[$k]}))
-		awk -v run="$run" -v n="$n" -v dt="$dt" -v dc="$dc" -v dp="$dp" -v hz="$hz" -v w="$window" -v df="$df" 'BEGIN {
-			printf "run %d node %s: %d ticks, %d packets (%.1f/s), %.1f µs/packet, %.2f wake-ups/packet, %.2f page faults/packet, %.2f%% of a core\n",
-				run, n, dt, dp, dp / w, dt * 1e6 / hz / dp, dc / dp, df / dp, dt * 100 / hz / w
+		awk -v run="$run" -v n="$n" -v dt="$dt" -v dc="$dc" -v dp="$dp" -v w="$window" -v df="$df" 'BEGIN {
+			printf "run %d node %s: %.1f ms CPU, %d packets (%.1f/s), %.1f µs/packet, %.2f wake-ups/packet, %.2f page faults/packet, %.3f%% of a core\n",
+				run, n, dt / 1e6, dp, dp / w, dt / 1e3 / dp, dc / dp, df / dp, dt / 1e7 / w
 		}'
-		awk -v dt="$dt" -v dc="$dc" -v dp="$dp" -v hz="$hz" 'BEGIN {print dt * 1e6 / hz / dp, dc / dp}' >>"$results"
+		awk -v dt="$dt" -v dc="$dc" -v dp="$dp" 'BEGIN {print dt / 1e3 / dp, dc / dp}' >>"$results"
 	done
 	[[ -z ${perfpid:-} ]] || { wait "$perfpid" || true; unset perfpid; }
 	if [[ ${STRACE:-0} == 1 ]] && command -v strace >/dev/null; then
