@@ -6,6 +6,10 @@
 #   test/bench/cpu_per_packet.sh [runs]            (default 3 runs)
 #   SYSTEM=keepalived test/bench/cpu_per_packet.sh  (the reference: keepalived
 #                        --vrrp, VRRPv3 multicast, advert_int ADVERT, 0.01 s)
+#   SYSTEM=floor test/bench/cpu_per_packet.sh  (the yardstick: test/bench/floor.c,
+#                        built with cc, sends SIZE bytes (default 312, our
+#                        status message) every KEEPALIVE and reads the peer's:
+#                        Heartbeat's traffic pattern with no work at all)
 #
 # Environment: HB_BIN (default bin/heartbeat), WINDOW seconds (default 30)
 # after WARMUP seconds (default 5),
@@ -34,10 +38,15 @@ keepalive=${KEEPALIVE:-20ms}
 deadtime=${DEADTIME:-80ms}
 warntime=${WARNTIME:-60ms}
 [[ $(id -u) == 0 ]] || { echo "cpu_per_packet: needs root" >&2; exit 1; }
-if [[ ${SYSTEM:-ours} != keepalived ]]; then
+case ${SYSTEM:-ours} in
+ours)
 	[[ -x $bin ]] || { echo "cpu_per_packet: $bin missing (make build)" >&2; exit 1; }
 	bin=$(realpath "$bin")
-fi
+	;;
+keepalived) command -v keepalived >/dev/null || { echo "cpu_per_packet: keepalived missing (apt-get install keepalived)" >&2; exit 1; } ;;
+floor) command -v cc >/dev/null || { echo "cpu_per_packet: cc missing (apt-get install gcc)" >&2; exit 1; } ;;
+*) echo "cpu_per_packet: SYSTEM is ours, keepalived or floor" >&2; exit 1 ;;
+esac
 
 exec 9>/run/hbprof.lock
 flock -n 9 || { echo "cpu_per_packet: another run holds /run/hbprof.lock" >&2; exit 1; }
@@ -115,6 +124,9 @@ EOF
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 results=$out/results
+if [[ ${SYSTEM:-ours} == floor ]]; then
+	cc -O2 -Wall -o "$out/floor" "$(dirname "$0")/floor.c"
+fi
 : >"$results"
 for run in $(seq 1 "$runs"); do
 	cleanup
@@ -147,7 +159,10 @@ for run in $(seq 1 "$runs"); do
 		pin=()
 		[[ ${PIN:-0} != 1 ]] || pin=(taskset -c $((i - 1)))
 		[[ ${NOTIFY:-0} != 1 ]] || notify=(NOTIFY_SOCKET="$out/$n/notify" WATCHDOG_USEC=1000000)
-		if [[ ${SYSTEM:-ours} == keepalived ]]; then
+		if [[ ${SYSTEM:-ours} == floor ]]; then
+			ip netns exec hbprof-$n "${pin[@]}" "$out/floor" "10.211.0.$i" "10.211.0.$((3 - i))" \
+				"${keepalive%ms}" "${SIZE:-312}" >"$out/$n/stderr" 2>&1 &
+		elif [[ ${SYSTEM:-ours} == keepalived ]]; then
 			ip netns exec hbprof-$n "${pin[@]}" keepalived --dont-fork --log-console --vrrp -f "$out/$n/keepalived.conf" \
 				-p "$out/$n/keepalived.pid" -r "$out/$n/vrrp.pid" >"$out/$n/stderr" 2>&1 &
 		else
