@@ -189,6 +189,21 @@ func (c *core) tick(now time.Time) []action {
 	return c.out
 }
 
+// sendWithPeer sends our keepalive now, with the peer's that just came
+// in, when it is due within half an interval anyway. Each node wakes up
+// for its own timer and for every peer's packet; once the keepalives go
+// together, the node that follows handles the peer's packet and sends its
+// own in one wake-up, and it stays in step (its next keepalive is due just
+// after the peer's next one arrives). No interval grows: a keepalive only
+// ever goes out early, by less than half of one.
+func (c *core) sendWithPeer(now time.Time) {
+	if c.saidBye || c.nextSend.Sub(now) > c.cfg.Keepalive/2 {
+		return
+	}
+	c.sendStatus(now)
+	c.nextSend = now.Add(c.cfg.Keepalive)
+}
+
 func (c *core) goActive(now time.Time) {
 	if c.status != StatusUp {
 		return
@@ -409,6 +424,7 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 		if st, ok := ParseNodeStatus(m.Get("st")); ok && st != StatusDead {
 			c.setStatus(now, p, st, "heartbeat")
 		}
+		c.sendWithPeer(now)
 		if v, ok := m.Lookup(fPingCount); ok {
 			if n, err := strconv.Atoi(string(v)); err == nil && n != p.pingCount {
 				p.pingCount = n

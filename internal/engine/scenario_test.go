@@ -755,3 +755,53 @@ func TestFourMedia(t *testing.T) {
 		}
 	})
 }
+
+// Keepalives go together: a node whose keepalive is due within half an
+// interval sends it with a peer's that just came in, so that handling the
+// peer's and sending its own take one wake-up instead of two. Three nodes
+// started at different phases end up sending at the same instants, no
+// interval longer than keepalive, and no more keepalives than before.
+func TestKeepalivesGoTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab(t, []string{"hba", "hbb", "hbc"}, 1, defaultTimers)
+		l.start("hba")
+		advance(300 * time.Millisecond)
+		l.start("hbb")
+		advance(500 * time.Millisecond)
+		l.start("hbc")
+		advance(5 * time.Second)
+		l.nets[0].Record(true)
+		window := 10 * time.Second
+		advance(window)
+		l.nets[0].Record(false)
+
+		sends := map[string][]time.Time{} // status messages per sender, once per datagram
+		instants := map[time.Time]bool{}
+		for _, f := range l.nets[0].Frames() {
+			m, err := wire.ParseUnverified(f.Data)
+			if err != nil || m.Get("t") != "status" {
+				continue
+			}
+			if ts := sends[f.From]; len(ts) > 0 && ts[len(ts)-1].Equal(f.At) {
+				continue // the same datagram, to the next receiver
+			}
+			sends[f.From] = append(sends[f.From], f.At)
+			instants[f.At] = true
+		}
+		k := l.timers.keepalive
+		for _, n := range l.names {
+			ts := sends[n]
+			if want := int(window / k); len(ts) < want || len(ts) > want+1 {
+				t.Errorf("%s sent %d keepalives in %v, want %d or %d", n, len(ts), window, want, want+1)
+			}
+			for i := 1; i < len(ts); i++ {
+				if d := ts[i].Sub(ts[i-1]); d > k || d < k/2 {
+					t.Errorf("%s: keepalives %v apart, want within [%v, %v]", n, d, k/2, k)
+				}
+			}
+		}
+		if max := int(window/k) + 1; len(instants) > max {
+			t.Errorf("keepalives went out at %d different instants in %v, want at most %d (all nodes together)", len(instants), window, max)
+		}
+	})
+}
