@@ -6,7 +6,7 @@
 #   test/bench/cpu_per_packet.sh [runs]            (default 3 runs)
 #   SYSTEM=keepalived test/bench/cpu_per_packet.sh  (the reference: keepalived
 #                        --vrrp, VRRPv3 multicast, advert_int ADVERT, 0.01 s)
-#   SYSTEM=floor test/bench/cpu_per_packet.sh  (the yardstick: test/bench/floor.c,
+#   SYSTEM=floor test/bench/cpu_per_packet.sh  (the yardstick: test/bench/floor/floor.c,
 #                        built with cc, sends SIZE bytes (default 312, our
 #                        status message) every KEEPALIVE and reads the peer's:
 #                        Heartbeat's traffic pattern with no work at all)
@@ -125,7 +125,7 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 
 results=$out/results
 if [[ ${SYSTEM:-ours} == floor ]]; then
-	cc -O2 -Wall -o "$out/floor" "$(dirname "$0")/floor.c"
+	cc -O2 -Wall -o "$out/floor" "$(dirname "$0")/floor/floor.c"
 fi
 : >"$results"
 for run in $(seq 1 "$runs"); do
