@@ -33,7 +33,6 @@ func newKeepalivePair(method wire.Method) *keepalivePair {
 func (kp *keepalivePair) step() {
 	kp.now = kp.now.Add(20 * time.Millisecond)
 	kp.a.nextSend = kp.now
-	kp.b.nextSend = kp.now.Add(time.Hour) // b only receives (sendWithPeer)
 	for _, act := range kp.a.tick(kp.now) {
 		if act.data != nil {
 			kp.b.recv(kp.now, kp.now, 0, act.data)

@@ -167,23 +167,10 @@ func (c *core) start(now time.Time) []action {
 // retransmission requests.
 func (c *core) tick(now time.Time) []action {
 	c.out = c.out[:0]
-	c.round(now, false)
-	return c.out
-}
-
-// round does what is due at a keepalive: our status message when it is due
-// (or at once, early), then the periodic checks. Some of them (retrying a
-// stop, the standby exchange's timeouts, asking for missing reports) have
-// no deadline of their own in nextWake and run only here, so a keepalive
-// sent early must run the whole round too.
-func (c *core) round(now time.Time, early bool) {
 	if c.status == StatusUp && !now.Before(c.activeAt) {
 		c.goActive(now)
 	}
-	if early && !c.saidBye {
-		c.sendStatus(now)
-		c.nextSend = now.Add(c.cfg.Keepalive)
-	} else if !now.Before(c.nextSend) && !c.saidBye {
+	if !now.Before(c.nextSend) && !c.saidBye {
 		c.sendStatus(now)
 		c.nextSend = c.nextSend.Add(c.cfg.Keepalive)
 		if c.nextSend.Before(now) { // we were late (suspended): do not burst
@@ -199,22 +186,7 @@ func (c *core) round(now time.Time, early bool) {
 	c.retryStops(now)
 	c.xchgTimers(now)
 	c.afterGroupChange(now)
-}
-
-// sendWithPeer runs our keepalive round now, with the peer's keepalive
-// that just came in, when it is due within half an interval anyway. Each
-// node wakes up for its own timer and for every peer's packet; once the
-// keepalives go together, the node that follows handles the peer's packet
-// and does its own round in one wake-up. It stays in step (its next round
-// is due just after the peer's next keepalive arrives), so its own timer
-// may never fire: the early round is a whole round. No interval grows: a
-// keepalive only ever goes out early, by less than half of one.
-func (c *core) sendWithPeer(now time.Time) bool {
-	if c.saidBye || c.nextSend.Sub(now) > c.cfg.Keepalive/2 {
-		return false
-	}
-	c.round(now, true)
-	return true
+	return c.out
 }
 
 func (c *core) goActive(now time.Time) {
@@ -426,7 +398,6 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 			p.uuid = append([]byte(nil), u...)
 		}
 	}
-	withPeer := false // a keepalive came in: maybe do our round with it
 	switch t {
 	case tStatus:
 		// Only the newest status counts: a reordered or retransmitted older
@@ -438,7 +409,6 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 		if st, ok := ParseNodeStatus(m.Get("st")); ok && st != StatusDead {
 			c.setStatus(now, p, st, "heartbeat")
 		}
-		withPeer = true
 		if v, ok := m.Lookup(fPingCount); ok {
 			if n, err := strconv.Atoi(string(v)); err == nil && n != p.pingCount {
 				p.pingCount = n
@@ -470,9 +440,7 @@ func (c *core) recv(now, at time.Time, li int, data []byte) []action {
 		})
 		return c.out
 	}
-	if withPeer && c.sendWithPeer(now) {
-		// a whole round, afterGroupChange included
-	} else if len(c.groups) > 0 {
+	if len(c.groups) > 0 {
 		c.afterGroupChange(now)
 	}
 	return c.out

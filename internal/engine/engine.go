@@ -299,6 +299,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		go pump(pumpCtx, i, m, in)
 	}
+	recvDirect := func(i int, p Packet, ok bool) {
+		if !ok {
+			direct[i] = nil // medium closed
+			return
+		}
+		t := time.Now()
+		e.exec(c.recv(t, p.At, i, p.Data))
+	}
 	loadavg := e.cfg.LoadAvg
 	if loadavg == nil {
 		loadavg = readLoadavg
@@ -311,17 +319,6 @@ func (e *Engine) Run(ctx context.Context) error {
 				c.loadavg = s
 			}
 		}
-	}
-	// A packet can carry our keepalive round (sendWithPeer): the load
-	// average is refreshed there too, not only when the timer fires.
-	recvDirect := func(i int, p Packet, ok bool) {
-		if !ok {
-			direct[i] = nil // medium closed
-			return
-		}
-		t := time.Now()
-		refreshLd(t)
-		e.exec(c.recv(t, p.At, i, p.Data))
 	}
 	now := time.Now()
 	refreshLd(now)
@@ -376,7 +373,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			recvDirect(2, p, ok)
 		case r := <-in:
 			now = time.Now()
-			refreshLd(now)
 			e.exec(c.recv(now, r.At, r.link, r.Data))
 		case r := <-e.results:
 			e.exec(c.opDone(time.Now(), r))

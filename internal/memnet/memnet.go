@@ -21,7 +21,6 @@ import (
 type Frame struct {
 	From, To string
 	Data     []byte
-	At       time.Time // when it was sent
 }
 
 // Network is one segment.
@@ -209,7 +208,7 @@ func (n *Network) send(from string, data []byte) {
 			jobs = append(jobs, job{ep, d})
 		}
 		if n.record {
-			n.frames = append(n.frames, Frame{From: from, To: name, Data: append([]byte(nil), data...), At: time.Now()})
+			n.frames = append(n.frames, Frame{From: from, To: name, Data: append([]byte(nil), data...)})
 		}
 	}
 	n.mu.Unlock()
