@@ -61,11 +61,6 @@ func (m *Message) Add(name, value string) {
 	m.Fields = append(m.Fields, Field{Name: name, Type: TypeString, Value: keep(m, value)})
 }
 
-// AddBytes appends a string field holding a copy of v.
-func (m *Message) AddBytes(name string, v []byte) {
-	m.Fields = append(m.Fields, Field{Name: name, Type: TypeString, Value: keep(m, v)})
-}
-
 // AddBinary appends a binary field holding a copy of v.
 func (m *Message) AddBinary(name string, v []byte) {
 	m.Fields = append(m.Fields, Field{Name: name, Type: TypeBinary, Value: keep(m, v)})
