@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ type interopSetup struct {
 	Keys1    string // authkeys of node1 (3.0.6)
 	Keys2    string // authkeys of node2 (ours)
 	Failback string
+	Deadtime string // ha.cf deadtime; "1" (5 keepalives) when empty
 }
 
 // newInteropLab boots two nodes: node1 runs Debian's heartbeat.service,
@@ -54,11 +56,12 @@ func newInteropLab(t *testing.T, s interopSetup) *haLab {
 	if strings.Contains(media, "%") {
 		media = fmt.Sprintf(media, lab.Addr(1), lab.Addr(2))
 	}
+	deadtime := cmp.Or(s.Deadtime, "1")
 	hacf := fmt.Sprintf(`# interop tests
 logfile /var/log/ha-log
 keepalive 200ms
 warntime 600ms
-deadtime 1
+deadtime %s
 initdead 5
 udpport 694
 auto_failback %s
@@ -66,7 +69,7 @@ auto_failback %s
 node node1 node2
 crm off
 realtime off
-`, s.Failback, media)
+`, deadtime, s.Failback, media)
 	res := "node1 " + h.Key + " hbweb\n"
 	n1, n2 := lab.Node(1), lab.Node(2)
 	for i, n := range lab.Nodes() {
@@ -498,12 +501,15 @@ func TestInteropKeySwitch(t *testing.T) {
 // 3.0.6's requests (rexmit_sent), asked for what it missed (rexmit_asked)
 // and got those gaps filled (gap_filled); 3.0.6 logged the retransmissions
 // it asked for and got, and neither declared the other dead or logged a
-// bad packet. At deadtime 1 s (5 keepalives) 15 % loss makes a false death
-// unlikely (0.15^5 per deadtime window).
+// bad packet. The deadtime is 3 s (15 keepalives) here: at the usual 1 s,
+// 15 % loss gives a silence of a whole deadtime (4-5 lost in a row, by 3.0.6's
+// send jitter) in about 1 run of 30 over the 75 windows of 15 s, and a CI
+// run did hit it. Losing 14 in a row is out of reach (0.15^14 per window).
 func TestInteropRexmit(t *testing.T) {
 	start := time.Now()
 	h := newInteropLab(t, interopSetup{Media: "ucast eth0 %[1]s\nucast eth0 %[2]s",
-		Keys1: "auth 1\n1 sha1 interop\n", Keys2: "auth 1\n1 sha1 interop\n", Failback: "on"})
+		Keys1: "auth 1\n1 sha1 interop\n", Keys2: "auth 1\n1 sha1 interop\n", Failback: "on",
+		Deadtime: "3"})
 	n1, n2 := h.Node(1), h.Node(2)
 	h.startHeartbeat(n1, n2)
 	ctx := t.Context()
