@@ -10,6 +10,10 @@
 #                        built with cc, sends SIZE bytes (default 312, our
 #                        status message) every KEEPALIVE and reads the peer's:
 #                        Heartbeat's traffic pattern with no work at all)
+#   SYSTEM=gofloor test/bench/cpu_per_packet.sh  (the same in Go, test/bench/gofloor,
+#                        on one P; GOFLOOR_MODE=chan (default: a goroutine per
+#                        descriptor and channels, the daemon's shape) or epoll
+#                        (one goroutine on one epoll))
 #
 # Environment: HB_BIN (default bin/heartbeat), WINDOW seconds (default 30)
 # after WARMUP seconds (default 5),
@@ -45,7 +49,8 @@ ours)
 	;;
 keepalived) command -v keepalived >/dev/null || { echo "cpu_per_packet: keepalived missing (apt-get install keepalived)" >&2; exit 1; } ;;
 floor) command -v cc >/dev/null || { echo "cpu_per_packet: cc missing (apt-get install gcc)" >&2; exit 1; } ;;
-*) echo "cpu_per_packet: SYSTEM is ours, keepalived or floor" >&2; exit 1 ;;
+gofloor) command -v go >/dev/null || { echo "cpu_per_packet: go missing (scripts/deps)" >&2; exit 1; } ;;
+*) echo "cpu_per_packet: SYSTEM is ours, keepalived, floor or gofloor" >&2; exit 1 ;;
 esac
 
 exec 9>/run/hbprof.lock
@@ -126,6 +131,8 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 results=$out/results
 if [[ ${SYSTEM:-ours} == floor ]]; then
 	cc -O2 -Wall -o "$out/floor" "$(dirname "$0")/floor/floor.c"
+elif [[ ${SYSTEM:-ours} == gofloor ]]; then
+	go build -trimpath -o "$out/floor" "$(cd "$(dirname "$0")" && pwd)/gofloor"
 fi
 : >"$results"
 for run in $(seq 1 "$runs"); do
@@ -159,8 +166,10 @@ for run in $(seq 1 "$runs"); do
 		pin=()
 		[[ ${PIN:-0} != 1 ]] || pin=(taskset -c $((i - 1)))
 		[[ ${NOTIFY:-0} != 1 ]] || notify=(NOTIFY_SOCKET="$out/$n/notify" WATCHDOG_USEC=1000000)
-		if [[ ${SYSTEM:-ours} == floor ]]; then
-			ip netns exec hbprof-$n "${pin[@]}" "$out/floor" "10.211.0.$i" "10.211.0.$((3 - i))" \
+		if [[ ${SYSTEM:-ours} == floor || ${SYSTEM:-ours} == gofloor ]]; then
+			mode=()
+			[[ ${SYSTEM:-ours} != gofloor ]] || mode=(-mode "${GOFLOOR_MODE:-chan}")
+			ip netns exec hbprof-$n "${pin[@]}" "$out/floor" "${mode[@]}" "10.211.0.$i" "10.211.0.$((3 - i))" \
 				"${keepalive%ms}" "${SIZE:-312}" >"$out/$n/stderr" 2>&1 &
 		elif [[ ${SYSTEM:-ours} == keepalived ]]; then
 			ip netns exec hbprof-$n "${pin[@]}" keepalived --dont-fork --log-console --vrrp -f "$out/$n/keepalived.conf" \
