@@ -69,7 +69,12 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAuthkeys$$' -fuzztime $(FUZZTIME) ./internal/config
 
 .PHONY: bench
-bench: ## micro benchmarks of the heartbeat path
+bench: bench-micro ## the micro benchmarks, then (as root) the cluster bench against keepalived and 3.0.6 (bench-cluster)
+	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory bench-cluster; \
+	else echo "bench: the cluster bench (make bench-cluster) needs root: skipped"; fi
+
+.PHONY: bench-micro
+bench-micro: ## micro benchmarks of the heartbeat path (no root)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
 -include packaging/deb.mk
