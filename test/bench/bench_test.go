@@ -25,6 +25,10 @@ var systems = []System{
 	{Name: NameOurs20, Kind: Ours, Interval: 20 * time.Millisecond, Dead: 80 * time.Millisecond},
 	{Name: NameOurs10, Kind: Ours, Interval: 10 * time.Millisecond, Dead: 40 * time.Millisecond,
 		Scenarios: []string{ScLink, ScPower, ScFailback, ScStandby}},
+	// Three lost keepalives, as keepalived's master-down interval is three
+	// lost adverts (plus a skew).
+	{Name: NameOurs10x3, Kind: Ours, Interval: 10 * time.Millisecond, Dead: 30 * time.Millisecond,
+		Scenarios: []string{ScLink, ScPower, ScFailback, ScStandby}},
 	{Name: NameKa1, Kind: Keepalived, Interval: time.Second},
 	{Name: NameKa10ms, Kind: Keepalived, Interval: 10 * time.Millisecond},
 	{Name: NameHb306, Kind: Heartbeat306, Interval: 500 * time.Millisecond, Dead: 2 * time.Second},

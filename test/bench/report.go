@@ -254,7 +254,7 @@ func (rep *Report) tables() string {
 			fmt.Fprintf(&b, "| %d | %s, %s | %.0f | %.0f | %.2f | %.2f | %.1f |\n", s.Nodes, s.Media, s.Timers, rx/k, tx/k, cpu/k, cmax, rss/k)
 		}
 	}
-	fmt.Fprintf(&b, "\n### Targets (issue 10 item 2, ours at 20ms/80ms)\n\n%s", rep.targets())
+	fmt.Fprintf(&b, "\n### Targets (issue 10 item 2; outages at each of our settings, the rest at 20ms/80ms)\n\n%s", rep.targets())
 	return b.String()
 }
 
@@ -280,6 +280,7 @@ func (rep *Report) system(name string) *SystemResult {
 const (
 	NameOurs20   = "ours 20ms/80ms"
 	NameOurs10   = "ours 10ms/40ms"
+	NameOurs10x3 = "ours 10ms/30ms"
 	NameKa1      = "keepalived 1s"
 	NameKa10ms   = "keepalived 0.01s"
 	NameHb306    = "heartbeat 3.0.6"
@@ -308,14 +309,22 @@ func (rep *Report) targets() string {
 		st := r.stats()
 		return st.Med, st.N > 0
 	}
-	for _, sc := range []string{ScLink, ScPower} {
-		o, ok1 := med(ours, sc)
-		k, ok2 := med(ka, sc)
-		if !ok1 || !ok2 {
-			fmt.Fprintf(&b, "| %s outage ≤ keepalived 0.01s | not measured | – |\n", sc)
+	// "keepalive 20 ms / deadtime 80 ms (or tighter)": the outage targets
+	// at every setting of ours that ran.
+	for _, name := range []string{NameOurs20, NameOurs10, NameOurs10x3} {
+		s := rep.system(name)
+		if s == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s outage ≤ keepalived 0.01s (median) | %s vs %s | %s |\n", sc, fmtMS(o), fmtMS(k), verdict(o, k))
+		for _, sc := range []string{ScLink, ScPower} {
+			o, ok1 := med(s, sc)
+			k, ok2 := med(ka, sc)
+			if !ok1 || !ok2 {
+				fmt.Fprintf(&b, "| %s outage ≤ keepalived 0.01s, %s | not measured | – |\n", sc, name)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s outage ≤ keepalived 0.01s (median), %s | %s vs %s | %s |\n", sc, name, fmtMS(o), fmtMS(k), verdict(o, k))
+		}
 	}
 	if o, ok := med(ours, ScStandby); ok {
 		fmt.Fprintf(&b, "| standby outage < %.0f ms (median) | %s | %s |\n", targetStdbMS, fmtMS(o), verdict(o, targetStdbMS))
