@@ -313,7 +313,11 @@ func (st *Setup) Restore(ctx context.Context, sc string) error {
 	case st.Sys.Kind != Ours && (sc == ScKill || sc == ScStop):
 		// The dead or frozen daemon left the VIP behind: clean up as an
 		// admin would, then start it again.
-		_, _ = n1.Run(ctx, "systemctl", "stop", unit)
+		// Bounded: 3.0.6's ExecStop once hung for good on a node whose
+		// peer had shut itself down, and the series with it.
+		stopCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		_, _ = n1.Run(stopCtx, "systemctl", "stop", unit)
+		cancel()
 		_, _ = n1.Run(ctx, "systemctl", "kill", "-s", "KILL", unit)
 		_, _ = n1.Run(ctx, "systemctl", "reset-failed", unit)
 		_, _ = n1.Run(ctx, "ip", "addr", "del", st.VIP+"/24", "dev", "eth0")
