@@ -72,7 +72,7 @@ type nodeSample struct {
 	Missing bool // the daemon had no process
 }
 
-// sampleScript prints, for every process named $1, its stat line, the
+// sampleScript prints, for every process named $1, a PROC line, the
 // schedstat of each of its threads and its VmRSS, then the node's
 // /proc/net/dev. Only the constant process name is passed to it, as a
 // positional parameter.
@@ -81,7 +81,7 @@ type nodeSample struct {
 // not utime+stime: those are sampled at the 100 Hz tick, and at 0.1-1 % of
 // a core a 30 s window holds only tens of ticks, so the sampling alone moved
 // a figure by a third (test/bench/cpu_per_packet.sh does the same).
-const sampleScript = `for p in $(pidof "$1"); do echo "STAT $(cat /proc/$p/stat)"; for t in /proc/$p/task/*/schedstat; do echo "SCHED $(cat $t)"; done; grep VmRSS /proc/$p/status; done; cat /proc/net/dev`
+const sampleScript = `for p in $(pidof "$1"); do echo "PROC $p"; for t in /proc/$p/task/*/schedstat; do echo "SCHED $(cat $t)"; done; grep VmRSS /proc/$p/status; done; cat /proc/net/dev`
 
 func sampleNode(ctx context.Context, n *cluster.Node, proc string) (nodeSample, error) {
 	at := time.Now()
@@ -93,7 +93,7 @@ func sampleNode(ctx context.Context, n *cluster.Node, proc string) (nodeSample, 
 	for line := range strings.SplitSeq(out, "\n") {
 		line = strings.TrimSpace(line)
 		switch {
-		case strings.HasPrefix(line, "STAT "):
+		case strings.HasPrefix(line, "PROC "):
 			s.Procs++
 		case strings.HasPrefix(line, "SCHED "):
 			// run time (ns), wait time (ns), time slices

@@ -293,7 +293,7 @@ func (rep *Report) targets() string {
 	b.WriteString("| target | measured | verdict |\n|---|---|---|\n")
 	ours, ka := rep.system(NameOurs20), rep.system(NameKa10ms)
 	verdict := func(got, bound float64) string {
-		if got <= bound+0.5 { // medians of rounded ms: 48.0001 is 48
+		if got <= bound+0.5 { // within half a unit (ms, MB): a median of 48.0001 ms is 48
 			return "met"
 		}
 		return fmt.Sprintf("missed by %s ms", fmtMS(got-bound))
