@@ -32,6 +32,7 @@ import (
 	"github.com/linuxha/heartbeat/internal/dbusapi"
 	"github.com/linuxha/heartbeat/internal/engine"
 	"github.com/linuxha/heartbeat/internal/ktimer"
+	"github.com/linuxha/heartbeat/internal/loadavg"
 	"github.com/linuxha/heartbeat/internal/media"
 	"github.com/linuxha/heartbeat/internal/ping"
 	"github.com/linuxha/heartbeat/internal/resource/resolve"
@@ -176,8 +177,18 @@ func (d *daemon) run(ctx context.Context) error {
 		AutoFailback: failback(cfg.AutoFailback),
 		Runner:       d.runner,
 		// A timerfd: no wake-up of the Go runtime's monitor thread per
-		// keepalive (CPU per packet, docs/benchmarks.md).
-		NewTimer: ktimer.NewKernelTimer,
+		// keepalive (CPU per packet, docs/benchmarks.md), repeating every
+		// keepalive so that the next keepalive needs no re-arming.
+		NewTimer: func(d time.Duration) (engine.Timer, error) {
+			return ktimer.NewPeriodicKernelTimer(d, cfg.Keepalive)
+		},
+	}
+	// The ld field, read by one raw pread a second (internal/loadavg).
+	if la, err := loadavg.Open(loadavg.Path); err == nil {
+		ecfg.LoadAvg = la.Read
+		defer la.Close()
+	} else {
+		log.Warn("load average unavailable, the engine reads it by path", "err", err)
 	}
 	targets, pingNames, err := pingTargets(cfg)
 	if err != nil {

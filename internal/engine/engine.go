@@ -65,6 +65,15 @@ type Timer interface {
 	Stop()
 }
 
+// DeadlineTimer is a Timer that can also be armed with the deadline itself.
+// The loop uses it when its timer has it: successive keepalives are then
+// exactly one keepalive apart, which a periodic kernel timer recognises
+// (ktimer.NewPeriodicKernelTimer), where a duration from time.Until would
+// be off by the time spent since the deadline was computed.
+type DeadlineTimer interface {
+	ResetAt(deadline time.Time)
+}
+
 type stdTimer struct{ t *time.Timer }
 
 func (t stdTimer) C() <-chan time.Time   { return t.t.C }
@@ -353,6 +362,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	timer := e.newTimer(time.Until(armed))
 	defer timer.Stop()
 	timerC := timer.C()
+	at, _ := timer.(DeadlineTimer)
 	done := ctx.Done()
 	var stopDeadline <-chan time.Time
 	for !c.saidBye && !c.abandoned {
@@ -397,7 +407,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		// runtime's poller thread per packet.
 		if next := wake(); !next.Equal(armed) {
 			armed = next
-			timer.Reset(time.Until(next))
+			if at != nil {
+				at.ResetAt(next)
+			} else {
+				timer.Reset(time.Until(next))
+			}
 		}
 	}
 	if c.abandoned {

@@ -32,9 +32,22 @@ type kernelTimer struct {
 	rc syscall.RawConn
 	c  chan time.Time
 
+	// The kernel's CLOCK_MONOTONIC at the instant of the Go time zero0,
+	// read once, so that a deadline converts to an absolute expiry in
+	// integer nanoseconds: a deadline on the period's grid then compares
+	// exactly with the expiries the kernel has scheduled.
+	zero0 time.Time
+	mono0 int64
+	// period, when not zero, is the interval every arming also sets: the
+	// kernel goes on expiring every period after the value armed (base),
+	// and ResetAt to a later point of that grid needs no system call.
+	period int64
+
 	mu       sync.Mutex
 	deadline time.Time // of the last Reset; zero when stopped
 	stopped  bool
+	base     int64 // absolute expiry of the last timerfd_settime
+	settimes int   // timerfd_settime calls made (tests)
 	spec     unix.ItimerSpec // for arm, under mu: no allocation per Reset
 	errno    syscall.Errno
 	settime  func(fd uintptr)
@@ -42,6 +55,21 @@ type kernelTimer struct {
 
 // NewKernelTimer returns a timer armed to fire once after d.
 func NewKernelTimer(d time.Duration) (engine.Timer, error) {
+	return newKernelTimer(d, 0)
+}
+
+// NewPeriodicKernelTimer returns a timer armed to fire once after d that
+// expects most deadlines one or more periods after the one before (the
+// engine's keepalive grid): the timerfd is armed with period as its
+// interval, so moving the deadline to the next keepalive costs no system
+// call; any other deadline re-arms it. It still fires only at the
+// deadline of the last Reset or ResetAt: an expiry of the grid before it
+// is dropped.
+func NewPeriodicKernelTimer(d, period time.Duration) (engine.Timer, error) {
+	return newKernelTimer(d, period)
+}
+
+func newKernelTimer(d, period time.Duration) (*kernelTimer, error) {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("timerfd_create: %w", err)
@@ -52,11 +80,21 @@ func NewKernelTimer(d time.Duration) (engine.Timer, error) {
 		f.Close()
 		return nil, fmt.Errorf("timerfd: %w", err)
 	}
-	t := &kernelTimer{f: f, rc: rc, c: make(chan time.Time, 1)}
-	t.settime = func(fd uintptr) {
-		_, _, t.errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.spec)), 0, 0, 0)
+	// Go time first, kernel clock second: an expiry computed from the pair
+	// comes at most the gap between the two readings after its deadline,
+	// never before it.
+	zero0 := time.Now()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("clock_gettime: %w", err)
 	}
-	if err := t.arm(d); err != nil {
+	t := &kernelTimer{f: f, rc: rc, c: make(chan time.Time, 1),
+		zero0: zero0, mono0: ts.Nano(), period: int64(max(period, 0))}
+	t.settime = func(fd uintptr) {
+		_, _, t.errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, unix.TFD_TIMER_ABSTIME, uintptr(unsafe.Pointer(&t.spec)), 0, 0, 0)
+	}
+	if err := t.arm(zero0.Add(d)); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -69,7 +107,13 @@ func (t *kernelTimer) C() <-chan time.Time { return t.c }
 // Reset arms the timer to fire once after d (at once if d <= 0) and drops
 // an expiry not yet received: no stale value is received after it.
 func (t *kernelTimer) Reset(d time.Duration) {
-	_ = t.arm(d) // fails only once stopped
+	_ = t.arm(time.Now().Add(d)) // fails only once stopped
+}
+
+// ResetAt is Reset to an instant: the engine arms its timer with the
+// deadline itself, which lands exactly on the period's grid.
+func (t *kernelTimer) ResetAt(deadline time.Time) {
+	_ = t.arm(deadline)
 }
 
 // Stop disarms the timer for good and releases the descriptor.
@@ -83,26 +127,47 @@ func (t *kernelTimer) Stop() {
 	}
 }
 
-func (t *kernelTimer) arm(d time.Duration) error {
-	d = max(d, 1) // a zero it_value would disarm
+// kernelNs is the kernel's CLOCK_MONOTONIC reading at Go time at.
+func (t *kernelTimer) kernelNs(at time.Time) int64 {
+	return t.mono0 + int64(at.Sub(t.zero0))
+}
+
+func (t *kernelTimer) arm(deadline time.Time) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
 		return os.ErrClosed
 	}
-	t.deadline = time.Now().Add(d)
+	now := time.Now()
+	deadline = later(deadline, now)
+	t.deadline = deadline
 	select {
 	case <-t.c:
 	default:
 	}
-	t.spec = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+	abs := t.kernelNs(deadline)
+	if t.period > 0 && t.settimes > 0 && abs > t.kernelNs(now) && abs > t.base && (abs-t.base)%t.period == 0 {
+		return nil // the kernel expires then anyway
+	}
+	t.spec = unix.ItimerSpec{Value: unix.NsecToTimespec(abs), Interval: unix.NsecToTimespec(t.period)}
 	if err := t.rc.Control(t.settime); err != nil {
 		return err
 	}
 	if t.errno != 0 {
 		return fmt.Errorf("timerfd_settime: %w", t.errno)
 	}
+	t.base = abs
+	t.settimes++
 	return nil
+}
+
+// later returns deadline, or now when it is past: a past absolute value
+// fires at once.
+func later(deadline, now time.Time) time.Time {
+	if deadline.Before(now) {
+		return now
+	}
+	return deadline
 }
 
 func (t *kernelTimer) run() {

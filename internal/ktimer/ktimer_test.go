@@ -71,3 +71,84 @@ func TestKernelTimerStop(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// A periodic timer moved to a later point of its grid is not re-armed (no
+// timerfd_settime), yet fires there and not at a grid point before it; a
+// deadline off the grid re-arms it.
+func TestPeriodicKernelTimerGrid(t *testing.T) {
+	const period = 10 * time.Millisecond
+	tm, err := newKernelTimer(time.Hour, period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.Stop()
+	settimes := func() int {
+		tm.mu.Lock()
+		defer tm.mu.Unlock()
+		return tm.settimes
+	}
+	wait := func(deadline time.Time) {
+		t.Helper()
+		select {
+		case at := <-tm.C():
+			if at.Before(deadline) {
+				t.Fatalf("fired %v before its deadline", deadline.Sub(at))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("timer did not fire")
+		}
+	}
+	d0 := time.Now().Add(20 * time.Millisecond)
+	tm.ResetAt(d0)
+	if n := settimes(); n != 2 {
+		t.Fatalf("%d settime calls after creation and ResetAt, want 2", n)
+	}
+	wait(d0)
+	steps := []struct {
+		after   time.Duration
+		rearmed bool
+	}{
+		{period, false},
+		{3 * period, false}, // a grid point skipped: its expiry is dropped
+		{3*period + period/2, true},
+		{4*period + period/2, false}, // the new grid
+		{3 * period, true},           // the past: at once, re-armed
+	}
+	for _, s := range steps {
+		before := settimes()
+		d := d0.Add(s.after)
+		tm.ResetAt(d)
+		if got := settimes() > before; got != s.rearmed {
+			t.Fatalf("ResetAt(d0+%v): re-armed %v, want %v", s.after, got, s.rearmed)
+		}
+		wait(d)
+	}
+}
+
+// Without a period every arming is a one-shot timerfd_settime.
+func TestKernelTimerNoPeriod(t *testing.T) {
+	tm, err := newKernelTimer(time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.Stop()
+	d := time.Now().Add(5 * time.Millisecond)
+	for range 3 {
+		tm.ResetAt(d)
+		select {
+		case at := <-tm.C():
+			if at.Before(d) {
+				t.Fatalf("fired before its deadline")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("timer did not fire")
+		}
+		d = d.Add(5 * time.Millisecond)
+	}
+	tm.mu.Lock()
+	n := tm.settimes
+	tm.mu.Unlock()
+	if n != 4 {
+		t.Fatalf("%d settime calls, want 4 (creation and 3 arms)", n)
+	}
+}
