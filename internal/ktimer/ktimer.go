@@ -46,8 +46,8 @@ type kernelTimer struct {
 	mu       sync.Mutex
 	deadline time.Time // of the last Reset; zero when stopped
 	stopped  bool
-	base     int64 // absolute expiry of the last timerfd_settime
-	settimes int   // timerfd_settime calls made (tests)
+	base     int64           // absolute expiry of the last timerfd_settime
+	settimes int             // timerfd_settime calls made (tests)
 	spec     unix.ItimerSpec // for arm, under mu: no allocation per Reset
 	errno    syscall.Errno
 	settime  func(fd uintptr)
