@@ -93,8 +93,11 @@ type Options struct {
 	// those found on the interfaces: ucast lines naming them are skipped
 	// and packets from them are dropped.
 	LocalAddrs []netip.Addr
-	// Retry is the delay between reopen attempts of a failed medium and
-	// the interval of its interface check. Zero means one second.
+	// Retry is the delay between reopen attempts of a failed medium, and
+	// the interval of its interface check when the kernel's change reports
+	// (netlink) are unavailable. While they are, a medium that is up checks
+	// its interface on each report, and every backstopInterval in any case.
+	// Zero means one second.
 	Retry time.Duration
 	// ConfigName prefixes errors ("ha.cf:12: ucast eth9: ..."). Empty
 	// means "ha.cf".

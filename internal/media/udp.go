@@ -136,18 +136,24 @@ func openUDP(specs []Spec, opts Options) ([]engine.Medium, error) {
 	return out, errors.Join(errs...)
 }
 
-// udpMedium is a UDP medium. A monitor goroutine checks the interface every
-// retry interval (one link and one address dump: no syscall storm) and
-// rebinds when it disappears, goes down, changes index or primary address;
-// one receiver goroutine per socket generation delivers packets.
+// udpMedium is a UDP medium. A monitor goroutine checks the interface (one
+// link and one address dump) when the kernel reports a link or address
+// change (linkWatch), every retry interval while the medium is down or the
+// reports are unavailable, and every backstopInterval otherwise; it
+// rebinds when the interface disappears, goes down, changes index or
+// primary address. One receiver goroutine per socket generation delivers
+// packets.
 type udpMedium struct {
 	cfg   *udpConfig
 	ns    nsRunner
 	nl    *netlink.Handle
 	log   *slog.Logger
 	retry time.Duration
-	extra []netip.Addr
-	own   atomic.Pointer[map[netip.Addr]struct{}]
+	watch *linkWatch // nil: no change reports, poll every retry
+	// watching is set while watchLinks receives the reports.
+	watching atomic.Bool
+	extra    []netip.Addr
+	own      atomic.Pointer[map[netip.Addr]struct{}]
 
 	packets chan engine.Packet
 	kick    chan struct{}
@@ -207,7 +213,17 @@ func newUDPMedium(c *udpConfig, opts Options) (*udpMedium, error) {
 		revive:  make(chan netip.Addr, 4),
 		done:    make(chan struct{}),
 	}
+	// Subscribed before the first look at the interface: no change
+	// between the two goes unnoticed.
+	if w, err := openLinkWatch(ns); err == nil {
+		m.watch = w
+	} else {
+		m.log.Warn("no link change reports, checking the interface every retry", "retry", m.retry, "err", err)
+	}
 	fail := func(err error) (*udpMedium, error) {
+		if m.watch != nil {
+			m.watch.close()
+		}
 		nl.Close()
 		ns.close()
 		return nil, err
@@ -224,6 +240,11 @@ func newUDPMedium(c *udpConfig, opts Options) (*udpMedium, error) {
 		return fail(err)
 	}
 	m.st = st
+	if m.watch != nil {
+		m.watching.Store(true)
+		m.wg.Add(1)
+		go m.watchLinks(m.watch)
+	}
 	m.wg.Add(2)
 	go m.receive(st)
 	go m.monitor()
@@ -277,6 +298,9 @@ func (m *udpMedium) Close() error {
 		m.mu.Unlock()
 		if st != nil {
 			st.close()
+		}
+		if m.watch != nil {
+			m.watch.close()
 		}
 		m.wg.Wait()
 		close(m.packets)
@@ -521,9 +545,14 @@ func (m *udpMedium) markDown(st *udpState, err error) {
 	m.log.Warn("udp medium down, reopening", "err", err)
 }
 
+// backstopInterval is how often a medium that is up checks its interface
+// although the kernel reported no change: in case a report was lost in a
+// way the socket did not signal.
+const backstopInterval = 30 * time.Second
+
 func (m *udpMedium) monitor() {
 	defer m.wg.Done()
-	t := time.NewTicker(m.retry)
+	t := time.NewTimer(m.nextCheck())
 	defer t.Stop()
 	for {
 		select {
@@ -536,6 +565,41 @@ func (m *udpMedium) monitor() {
 			continue
 		}
 		m.check()
+		t.Reset(m.nextCheck())
+	}
+}
+
+// nextCheck is the delay until the next check without a report.
+func (m *udpMedium) nextCheck() time.Duration {
+	m.mu.Lock()
+	up := m.st != nil
+	m.mu.Unlock()
+	if up && m.watching.Load() {
+		return max(backstopInterval, m.retry)
+	}
+	return m.retry
+}
+
+// watchLinks kicks the monitor on every change report. If the reports
+// fail, the monitor goes back to checking every retry interval.
+func (m *udpMedium) watchLinks(w *linkWatch) {
+	defer m.wg.Done()
+	buf := make([]byte, 16<<10)
+	for {
+		err := w.wait(buf)
+		if err != nil {
+			m.watching.Store(false)
+			if !m.isClosed() {
+				m.log.Warn("link change reports failed, checking the interface every retry", "retry", m.retry, "err", err)
+			}
+		}
+		select {
+		case m.kick <- struct{}{}:
+		default:
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 

@@ -272,6 +272,44 @@ func TestRootInterfaceRemoval(t *testing.T) {
 	expectFrom(t, a, "back", l.addrB)
 }
 
+// With change reports the medium needs no polling: at a retry interval of
+// an hour, a link going down and up and a new primary address are seen at
+// once, because the kernel reports them (linkWatch).
+func TestRootLinkChangeReported(t *testing.T) {
+	l := newLab(t)
+	logA, msgsA := testLogger(t)
+	oa := Options{Retry: time.Hour, Logger: logA}
+	a := l.mustOpen(l.nsA, []Spec{{Kind: Ucast, Dev: l.devA, Peers: []netip.Addr{l.addrB}, Line: 1}}, oa)
+	b := l.mustOpen(l.nsB, []Spec{{Kind: Ucast, Dev: l.devB, Peers: []netip.Addr{l.addrA, netip.MustParseAddr("10.99.0.3")}, Line: 1}}, Options{Retry: time.Hour})
+	if err := a.Send([]byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, b, "before", l.addrA)
+
+	ipCmd(t, "-n", l.nsA, "link", "set", l.devA, "down")
+	waitLog(t, msgsA, "medium down")
+	if err := a.Send([]byte("lost")); !errors.Is(err, ErrDown) {
+		t.Fatalf("send on a link that is down: %v", err)
+	}
+	ipCmd(t, "-n", l.nsA, "link", "set", l.devA, "up")
+	waitLog(t, msgsA, "medium up")
+	if err := a.Send([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, b, "after", l.addrA)
+
+	// Renumbered: without an address the medium is down; with a new one
+	// the heartbeats leave from it.
+	ipCmd(t, "-n", l.nsA, "addr", "del", "10.99.0.1/24", "dev", l.devA)
+	waitLog(t, msgsA, "medium down")
+	ipCmd(t, "-n", l.nsA, "addr", "add", "10.99.0.3/24", "dev", l.devA)
+	waitLog(t, msgsA, "medium up")
+	if err := a.Send([]byte("renumbered")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, b, "renumbered", netip.MustParseAddr("10.99.0.3"))
+}
+
 // IPv6 knows no primary address and the kernel lists the newest address
 // first: a VIP this node takes over (added like ours, with nodad) must not
 // become the heartbeat source, neither for a medium already open nor for
