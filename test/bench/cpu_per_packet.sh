@@ -22,7 +22,11 @@
 # `perf record -g` of node a over the window (perf.data under $OUT),
 # HB_ENV="VAR=value ..." extra environment for both daemons (e.g.
 # GOMAXPROCS=2), PIN=1 to pin node a to CPU 0 and node b to CPU 1 (taskset;
-# steadier figures from run to run), NOTIFY=1 to run them as systemd would with WatchdogSec=
+# steadier figures from run to run), SPIN=1 to keep both CPUs from going idle
+# with a busy loop at SCHED_IDLE (it yields to any other task at once; on an
+# otherwise idle VM the wake-up of a halted vCPU costs several times the
+# daemon's own work and varies 10x between runs, see docs/benchmarks.md),
+# NOTIFY=1 to run them as systemd would with WatchdogSec=
 # (NOTIFY_SOCKET on a socat sink, WATCHDOG_USEC=1s: the daemon pets every
 # max(deadtime/2, 50ms)/2, as in the cluster bench), OUT a directory to keep
 # logs in (default: a temp dir, removed).
@@ -158,6 +162,12 @@ for run in $(seq 1 "$runs"); do
 			pids+=($!)
 		done
 		sleep 0.2
+	fi
+	if [[ ${SPIN:-0} == 1 ]]; then
+		for c in 0 1; do
+			chrt -i 0 taskset -c "$c" sh -c 'while :; do :; done' &
+			pids+=($!)
+		done
 	fi
 	i=0
 	dpids=()
