@@ -69,9 +69,10 @@ type Timer interface {
 // The loop uses it when its timer has it: successive keepalives are then
 // exactly one keepalive apart, which a periodic kernel timer recognises
 // (ktimer.NewPeriodicKernelTimer), where a duration from time.Until would
-// be off by the time spent since the deadline was computed.
+// be off by the time spent since the deadline was computed. period is the
+// keepalive of the moment, which a reload may change.
 type DeadlineTimer interface {
-	ResetAt(deadline time.Time)
+	ResetAt(deadline time.Time, period time.Duration)
 }
 
 type stdTimer struct{ t *time.Timer }
@@ -408,7 +409,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if next := wake(); !next.Equal(armed) {
 			armed = next
 			if at != nil {
-				at.ResetAt(next)
+				at.ResetAt(next, c.cfg.Keepalive)
 			} else {
 				timer.Reset(time.Until(next))
 			}

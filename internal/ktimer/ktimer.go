@@ -38,12 +38,11 @@ type kernelTimer struct {
 	// exactly with the expiries the kernel has scheduled.
 	zero0 time.Time
 	mono0 int64
-	// period, when not zero, is the interval every arming also sets: the
+	mu    sync.Mutex
+	// period, when not zero, is the interval of the last arming: the
 	// kernel goes on expiring every period after the value armed (base),
-	// and ResetAt to a later point of that grid needs no system call.
-	period int64
-
-	mu       sync.Mutex
+	// and ResetAt to the next point of that grid needs no system call.
+	period   int64
 	deadline time.Time // of the last Reset; zero when stopped
 	stopped  bool
 	base     int64           // absolute expiry of the last timerfd_settime
@@ -59,10 +58,11 @@ func NewKernelTimer(d time.Duration) (engine.Timer, error) {
 }
 
 // NewPeriodicKernelTimer returns a timer armed to fire once after d that
-// expects most deadlines one or more periods after the one before (the
-// engine's keepalive grid): the timerfd is armed with period as its
-// interval, so moving the deadline to the next keepalive costs no system
-// call; any other deadline re-arms it. It still fires only at the
+// expects most deadlines one period after the one before (the engine's
+// keepalive grid): the timerfd is armed with period as its interval, so
+// moving the deadline to the next keepalive costs no system call; any
+// other deadline, or a ResetAt with another period, re-arms it. It still
+// fires only at the
 // deadline of the last Reset or ResetAt: an expiry of the grid before it
 // is dropped.
 func NewPeriodicKernelTimer(d, period time.Duration) (engine.Timer, error) {
@@ -90,11 +90,11 @@ func newKernelTimer(d, period time.Duration) (*kernelTimer, error) {
 		return nil, fmt.Errorf("clock_gettime: %w", err)
 	}
 	t := &kernelTimer{f: f, rc: rc, c: make(chan time.Time, 1),
-		zero0: zero0, mono0: ts.Nano(), period: int64(max(period, 0))}
+		zero0: zero0, mono0: ts.Nano()}
 	t.settime = func(fd uintptr) {
 		_, _, t.errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, unix.TFD_TIMER_ABSTIME, uintptr(unsafe.Pointer(&t.spec)), 0, 0, 0)
 	}
-	if err := t.arm(zero0.Add(d)); err != nil {
+	if err := t.arm(zero0.Add(d), period); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -106,14 +106,21 @@ func (t *kernelTimer) C() <-chan time.Time { return t.c }
 
 // Reset arms the timer to fire once after d (at once if d <= 0) and drops
 // an expiry not yet received: no stale value is received after it.
+// The period stays that of the last arming.
 func (t *kernelTimer) Reset(d time.Duration) {
-	_ = t.arm(time.Now().Add(d)) // fails only once stopped
+	t.mu.Lock()
+	p := t.period
+	t.mu.Unlock()
+	_ = t.arm(time.Now().Add(d), time.Duration(p)) // fails only once stopped
 }
 
-// ResetAt is Reset to an instant: the engine arms its timer with the
-// deadline itself, which lands exactly on the period's grid.
-func (t *kernelTimer) ResetAt(deadline time.Time) {
-	_ = t.arm(deadline)
+// ResetAt is Reset to an instant, with the period the deadlines that
+// follow are expected on (the engine's keepalive, which a reload may
+// change; 0 for none). The engine arms its timer with the deadline itself,
+// which lands exactly on the period's grid: when it is the next expiry the
+// kernel has scheduled anyway, no system call is made.
+func (t *kernelTimer) ResetAt(deadline time.Time, period time.Duration) {
+	_ = t.arm(deadline, period)
 }
 
 // Stop disarms the timer for good and releases the descriptor.
@@ -132,7 +139,7 @@ func (t *kernelTimer) kernelNs(at time.Time) int64 {
 	return t.mono0 + int64(at.Sub(t.zero0))
 }
 
-func (t *kernelTimer) arm(deadline time.Time) error {
+func (t *kernelTimer) arm(deadline time.Time, period time.Duration) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
@@ -145,18 +152,20 @@ func (t *kernelTimer) arm(deadline time.Time) error {
 	case <-t.c:
 	default:
 	}
-	abs := t.kernelNs(deadline)
-	if t.period > 0 && t.settimes > 0 && abs > t.kernelNs(now) && abs > t.base && (abs-t.base)%t.period == 0 {
+	abs, kn, p := t.kernelNs(deadline), t.kernelNs(now), int64(max(period, 0))
+	// Only the next point of the grid: a later one would let the kernel
+	// wake the loop at every point before it for nothing.
+	if p > 0 && p == t.period && t.settimes > 0 && abs > kn && abs-p <= kn && abs > t.base && (abs-t.base)%p == 0 {
 		return nil // the kernel expires then anyway
 	}
-	t.spec = unix.ItimerSpec{Value: unix.NsecToTimespec(abs), Interval: unix.NsecToTimespec(t.period)}
+	t.spec = unix.ItimerSpec{Value: unix.NsecToTimespec(abs), Interval: unix.NsecToTimespec(p)}
 	if err := t.rc.Control(t.settime); err != nil {
 		return err
 	}
 	if t.errno != 0 {
 		return fmt.Errorf("timerfd_settime: %w", t.errno)
 	}
-	t.base = abs
+	t.base, t.period = abs, p
 	t.settimes++
 	return nil
 }

@@ -72,11 +72,11 @@ func TestKernelTimerStop(t *testing.T) {
 	}
 }
 
-// A periodic timer moved to a later point of its grid is not re-armed (no
+// A periodic timer moved to the next point of its grid is not re-armed (no
 // timerfd_settime), yet fires there and not at a grid point before it; a
 // deadline off the grid re-arms it.
 func TestPeriodicKernelTimerGrid(t *testing.T) {
-	const period = 10 * time.Millisecond
+	const period = 50 * time.Millisecond // room for a slow CI between an expiry and the next ResetAt
 	tm, err := newKernelTimer(time.Hour, period)
 	if err != nil {
 		t.Fatal(err)
@@ -98,28 +98,32 @@ func TestPeriodicKernelTimerGrid(t *testing.T) {
 			t.Fatal("timer did not fire")
 		}
 	}
-	d0 := time.Now().Add(20 * time.Millisecond)
-	tm.ResetAt(d0)
+	d0 := time.Now().Add(2 * period)
+	tm.ResetAt(d0, period)
 	if n := settimes(); n != 2 {
 		t.Fatalf("%d settime calls after creation and ResetAt, want 2", n)
 	}
 	wait(d0)
 	steps := []struct {
-		after   time.Duration
-		rearmed bool
+		after, period time.Duration
+		rearmed       bool
 	}{
-		{period, false},
-		{3 * period, false}, // a grid point skipped: its expiry is dropped
-		{3*period + period/2, true},
-		{4*period + period/2, false}, // the new grid
-		{3 * period, true},           // the past: at once, re-armed
+		{period, period, false},
+		{2 * period, period, false},
+		{4 * period, period, true}, // a point beyond the next: re-armed, no wake-up between
+		{5 * period, period, false},
+		{5*period + period/2, period, true},
+		{6*period + period/2, period, false},    // the new grid
+		{8*period + period/2, 2 * period, true}, // a reload changed the keepalive
+		{10*period + period/2, 2 * period, false},
+		{9 * period, 2 * period, true}, // the past: at once, re-armed
 	}
 	for _, s := range steps {
 		before := settimes()
 		d := d0.Add(s.after)
-		tm.ResetAt(d)
+		tm.ResetAt(d, s.period)
 		if got := settimes() > before; got != s.rearmed {
-			t.Fatalf("ResetAt(d0+%v): re-armed %v, want %v", s.after, got, s.rearmed)
+			t.Fatalf("ResetAt(d0+%v, %v): re-armed %v, want %v", s.after, s.period, got, s.rearmed)
 		}
 		wait(d)
 	}
@@ -134,7 +138,7 @@ func TestKernelTimerNoPeriod(t *testing.T) {
 	defer tm.Stop()
 	d := time.Now().Add(5 * time.Millisecond)
 	for range 3 {
-		tm.ResetAt(d)
+		tm.ResetAt(d, 0)
 		select {
 		case at := <-tm.C():
 			if at.Before(d) {

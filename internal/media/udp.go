@@ -281,10 +281,7 @@ func (m *udpMedium) Send(b []byte) error {
 	if first == nil {
 		return nil
 	}
-	select {
-	case m.kick <- struct{}{}:
-	default:
-	}
+	m.kickMonitor()
 	return fmt.Errorf("%s: %d of %d destinations failed: %w", m.cfg.dev, failed, len(st.targets), first)
 }
 
@@ -543,6 +540,18 @@ func (m *udpMedium) markDown(st *udpState, err error) {
 	m.mu.Unlock()
 	st.close()
 	m.log.Warn("udp medium down, reopening", "err", err)
+	// The monitor may be asleep until the backstop: a receive error with no
+	// link or address report behind it must still be retried every retry.
+	m.kickMonitor()
+}
+
+// kickMonitor makes the monitor check now (or soon after a check under
+// way); kicks merge.
+func (m *udpMedium) kickMonitor() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
 }
 
 // backstopInterval is how often a medium that is up checks its interface
@@ -593,10 +602,7 @@ func (m *udpMedium) watchLinks(w *linkWatch) {
 				m.log.Warn("link change reports failed, checking the interface every retry", "retry", m.retry, "err", err)
 			}
 		}
-		select {
-		case m.kick <- struct{}{}:
-		default:
-		}
+		m.kickMonitor()
 		if err != nil {
 			return
 		}

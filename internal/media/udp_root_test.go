@@ -310,6 +310,52 @@ func TestRootLinkChangeReported(t *testing.T) {
 	expectFrom(t, b, "renumbered", netip.MustParseAddr("10.99.0.3"))
 }
 
+// A receive error with no link or address change behind it takes the
+// medium down; it is reopened at once, not at the backstop, although the
+// monitor of a medium that was up sleeps until then (Retry an hour here).
+func TestRootReceiveErrorReopens(t *testing.T) {
+	l := newLab(t)
+	// No link or address report may come after the medium opens, or it
+	// would reopen the medium on its own and the test prove nothing: no
+	// IPv6 (its DAD reports), and the carrier's report already sent.
+	if out, err := exec.Command("ip", "netns", "exec", l.nsA, "sysctl", "-qw", "net.ipv6.conf."+l.devA+".disable_ipv6=1").CombinedOutput(); err != nil {
+		t.Fatalf("disable IPv6: %v: %s", err, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		out, err := exec.Command("ip", "-n", l.nsA, "link", "show", l.devA).CombinedOutput()
+		if err == nil && strings.Contains(string(out), "LOWER_UP") && strings.Contains(string(out), "state UP") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("link not up: %v: %s", err, out)
+		}
+		time.Sleep(10 * time.Millisecond) // polls a state the kernel sets on its own
+	}
+	logA, msgsA := testLogger(t)
+	a := l.mustOpen(l.nsA, []Spec{{Kind: Ucast, Dev: l.devA, Peers: []netip.Addr{l.addrB}, Line: 1}}, Options{Retry: time.Hour, Logger: logA})
+	b := l.mustOpen(l.nsB, []Spec{{Kind: Ucast, Dev: l.devB, Peers: []netip.Addr{l.addrA}, Line: 1}}, Options{Retry: time.Hour})
+	u, ok := a.(*udpMedium)
+	if !ok {
+		t.Fatalf("medium is a %T, want *udpMedium", a)
+	}
+	if !u.watching.Load() {
+		t.Fatal("no link change reports: the monitor polls every retry and the test proves nothing")
+	}
+	u.mu.Lock()
+	st := u.st
+	u.mu.Unlock()
+	if st == nil {
+		t.Fatal("medium not up")
+	}
+	u.markDown(st, errors.New("receive: injected"))
+	waitLog(t, msgsA, "medium down")
+	waitLog(t, msgsA, "medium up")
+	if err := a.Send([]byte("reopened")); err != nil {
+		t.Fatal(err)
+	}
+	expectFrom(t, b, "reopened", l.addrA)
+}
+
 // IPv6 knows no primary address and the kernel lists the newest address
 // first: a VIP this node takes over (added like ours, with nodad) must not
 // become the heartbeat source, neither for a medium already open nor for
