@@ -48,7 +48,8 @@ func envInt(name string, def int) int {
 // BENCH_SCALE (node counts, "2,4,8,16"; "0" skips), BENCH_SCALE_TIMERS
 // (keepalive/deadtime of the scale series, 20ms/80ms), BENCH_DOCS (where
 // benchmarks.md/png go, ../../docs), BENCH_JSON (raw results,
-// ../../bin/bench-results.json).
+// ../../bin/bench-results.json; BENCH_MERGE=1 reads it first and replaces
+// only the systems run now, and the scaling series if one was run).
 func TestClusterBench(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the cluster bench needs root")
@@ -85,8 +86,6 @@ func TestClusterBench(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("results:\n%s", rep.Text())
-	fmt.Println(rep.Text())
 	docs := os.Getenv("BENCH_DOCS")
 	if docs == "" {
 		docs = "../../docs"
@@ -95,6 +94,19 @@ func TestClusterBench(t *testing.T) {
 	if js == "" {
 		js = "../../bin/bench-results.json"
 	}
+	if os.Getenv("BENCH_MERGE") == "1" {
+		old, err := ReadReport(js)
+		if err != nil {
+			t.Fatalf("BENCH_MERGE: %v", err)
+		}
+		var order []string
+		for _, sys := range systems {
+			order = append(order, sys.Name)
+		}
+		rep = rep.Merge(old, order)
+	}
+	t.Logf("results:\n%s", rep.Text())
+	fmt.Println(rep.Text())
 	if err := rep.WriteJSON(js); err != nil {
 		t.Error(err)
 	}
