@@ -38,7 +38,8 @@ type kernelTimer struct {
 	// exactly with the expiries the kernel has scheduled.
 	zero0 time.Time
 	mono0 int64
-	mu    sync.Mutex
+
+	mu sync.Mutex
 	// period, when not zero, is the interval of the last arming: the
 	// kernel goes on expiring every period after the value armed (base),
 	// and ResetAt to the next point of that grid needs no system call.
@@ -62,9 +63,8 @@ func NewKernelTimer(d time.Duration) (engine.Timer, error) {
 // keepalive grid): the timerfd is armed with period as its interval, so
 // moving the deadline to the next keepalive costs no system call; any
 // other deadline, or a ResetAt with another period, re-arms it. It still
-// fires only at the
-// deadline of the last Reset or ResetAt: an expiry of the grid before it
-// is dropped.
+// fires only at the deadline of the last Reset or ResetAt: an expiry of the
+// grid before it is dropped.
 func NewPeriodicKernelTimer(d, period time.Duration) (engine.Timer, error) {
 	return newKernelTimer(d, period)
 }

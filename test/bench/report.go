@@ -428,7 +428,6 @@ func (rep *Report) WriteDocs(docs, skeleton string) error {
 	return nil
 }
 
-// WriteJSON writes the raw results.
 // ReadReport reads a report written by WriteJSON.
 func ReadReport(path string) (*Report, error) {
 	data, err := os.ReadFile(path)
@@ -468,6 +467,7 @@ func (rep *Report) Merge(old *Report, order []string) *Report {
 	return &m
 }
 
+// WriteJSON writes the raw results.
 func (rep *Report) WriteJSON(path string) error {
 	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
