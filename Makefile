@@ -67,6 +67,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHaCf$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHaresources$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAuthkeys$$' -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzCoreRecv$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./internal/engine
 
 .PHONY: bench
 bench: bench-micro ## the micro benchmarks, then (as root) the cluster bench against keepalived and 3.0.6 (bench-cluster)

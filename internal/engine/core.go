@@ -173,7 +173,7 @@ func (c *core) tick(now time.Time) []action {
 	if !now.Before(c.nextSend) && !c.saidBye {
 		c.sendStatus(now)
 		c.nextSend = c.nextSend.Add(c.cfg.Keepalive)
-		if c.nextSend.Before(now) { // we were late (suspended): do not burst
+		if !c.nextSend.After(now) { // we were late (suspended): do not burst
 			c.nextSend = now.Add(c.cfg.Keepalive)
 		}
 	}
