@@ -133,3 +133,38 @@ func TestAppendClassic(t *testing.T) {
 		t.Fatalf("classic rendering not deframed: %q", f)
 	}
 }
+
+// FuzzDeframer feeds the serial deframer a byte stream (line noise, cut
+// frames, frames of both forms) in chunks whose sizes the input chooses.
+// Checked: the frames do not depend on how the stream was cut into reads
+// (each read of the port is a chunk); what stays buffered never exceeds
+// the frame bound (a noisy line cannot grow memory); every frame emitted
+// is a whole frame on its own (fed alone to a fresh deframer it comes out
+// as it is, once).
+func FuzzDeframer(f *testing.F) {
+	f.Add([]byte(sampleNetstring+sampleClassic), uint16(7))
+	f.Add([]byte("\x00\xffnoise#\n##"+sampleNetstring[:57]+sampleNetstring+"junk>>\n"+sampleClassic[:40]+sampleClassic), uint16(1))
+	f.Add([]byte("###\n99999999:(0)x=y,###\n7:(0)t=ab,%%%\n4:1 ab,"), uint16(3))
+	f.Add([]byte("###\n30:(2)###\n7:(0)t=ab,%%%\n4:1 ab,,%%%\n4:1 ab,"), uint16(5))
+	const max = 600
+	f.Fuzz(func(t *testing.T, stream []byte, cut uint16) {
+		whole := feedAll(newDeframer(max), string(stream))
+		d := newDeframer(max)
+		var chunked []string
+		step := int(cut%64) + 1
+		for i := 0; i < len(stream); i += step {
+			d.feed(stream[i:min(i+step, len(stream))], func(f []byte) { chunked = append(chunked, string(f)) })
+			if len(d.buf) > max {
+				t.Fatalf("%d bytes buffered, bound %d", len(d.buf), max)
+			}
+		}
+		if !slices.Equal(whole, chunked) {
+			t.Fatalf("frames depend on the reads (%d bytes each)\n whole   %q\n chunked %q", step, whole, chunked)
+		}
+		for _, fr := range whole {
+			if got := feedAll(newDeframer(max), fr); len(got) != 1 || got[0] != fr {
+				t.Fatalf("emitted frame %q is not a frame on its own: %q", fr, got)
+			}
+		}
+	})
+}
