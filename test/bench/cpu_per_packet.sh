@@ -12,8 +12,9 @@
 #                        Heartbeat's traffic pattern with no work at all)
 #   SYSTEM=gofloor test/bench/cpu_per_packet.sh  (the same in Go, test/bench/gofloor,
 #                        on one P; GOFLOOR_MODE=chan (default: a goroutine per
-#                        descriptor and channels, the daemon's shape) or epoll
-#                        (one goroutine on one epoll))
+#                        descriptor and channels, the daemon's shape), epoll
+#                        (one goroutine on one epoll) or batch (woken by the
+#                        timer only; reads what came at each keepalive))
 #
 # Environment: HB_BIN (default bin/heartbeat), WINDOW seconds (default 30)
 # after WARMUP seconds (default 5),
