@@ -34,7 +34,12 @@ type runner struct {
 	held   *heldFile
 	fence  func(ctx context.Context, reason string) error
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// ops serialises the operations on one group: the engine runs at most
+	// one Acquire or Release per group at a time, but an Announce (after a
+	// split brain heals) may overlap either; one slot per group, a
+	// channel, taken for the whole operation.
+	ops    map[string]chan struct{}
 	agents map[string][]resource.Agent
 	stale  map[string]bool // resources changed: resolve again after release
 	// states is what heartbeat did with each resource of a group, in
@@ -87,9 +92,11 @@ func stoppedStates(n int) []string {
 
 func newRunner(log *slog.Logger, groups []config.Group, res resolver, held *heldFile, fence func(context.Context, string) error) *runner {
 	r := &runner{log: log, groups: map[string][]config.Resource{}, res: res, held: held, fence: fence,
-		agents: map[string][]resource.Agent{}, stale: map[string]bool{}, states: map[string][]string{}}
+		agents: map[string][]resource.Agent{}, stale: map[string]bool{}, states: map[string][]string{},
+		ops: map[string]chan struct{}{}}
 	for _, g := range groups {
 		r.groups[g.Key()] = g.Resources
+		r.ops[g.Key()] = make(chan struct{}, 1)
 		r.states[g.Key()] = stoppedStates(len(g.Resources))
 	}
 	return r
@@ -123,7 +130,29 @@ func (r *runner) resolve(ctx context.Context, key string) ([]resource.Agent, err
 
 // Acquire starts the group's resources left to right; one already running
 // is left alone (as 3.0.6 does).
+// lock takes group key's operation slot, or fails when ctx ends first.
+// A group unknown to the runner has none: resolve refuses it.
+func (r *runner) lock(ctx context.Context, key string) (unlock func(), err error) {
+	r.mu.Lock()
+	slot, ok := r.ops[key]
+	r.mu.Unlock()
+	if !ok {
+		return func() {}, nil
+	}
+	select {
+	case slot <- struct{}{}:
+		return func() { <-slot }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("group %s: waiting for the operation under way: %w", key, ctx.Err())
+	}
+}
+
 func (r *runner) Acquire(ctx context.Context, key string) error {
+	unlock, err := r.lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	as, err := r.resolve(ctx, key)
 	if err != nil {
 		return err
@@ -155,6 +184,11 @@ func (r *runner) Acquire(ctx context.Context, key string) error {
 // ends the release there, as in 3.0.6: what it stands on (a filesystem, the
 // address) keeps running while the engine retries, then fences.
 func (r *runner) Release(ctx context.Context, key string) error {
+	unlock, err := r.lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	as, err := r.resolve(ctx, key)
 	if err != nil {
 		return err
@@ -199,6 +233,9 @@ func (r *runner) update(groups []config.Group, restart []string) {
 	defer r.mu.Unlock()
 	for _, g := range groups {
 		r.groups[g.Key()] = g.Resources
+		if _, ok := r.ops[g.Key()]; !ok {
+			r.ops[g.Key()] = make(chan struct{}, 1)
+		}
 		if _, cached := r.agents[g.Key()]; !cached && len(r.states[g.Key()]) != len(g.Resources) {
 			r.states[g.Key()] = stoppedStates(len(g.Resources))
 		}
@@ -212,23 +249,37 @@ func (r *runner) update(groups []config.Group, restart []string) {
 	}
 }
 
-// Announce re-sends the group's address announcements: starting a VIP agent
-// whose address is present only announces it.
+// Announce re-announces the group's addresses that are in place. It never
+// adds one: an Announce that runs after a Release of the group (the engine
+// does not order the two) must not bring the address back.
 func (r *runner) Announce(ctx context.Context, key string) error {
+	unlock, err := r.lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	as, err := r.resolve(ctx, key)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, a := range as {
-		if isVIP(a) {
-			if err := a.Start(ctx); err != nil {
+		if an, ok := a.(reannouncer); ok {
+			if err := an.Reannounce(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// reannouncer is an agent that can announce its resource again without
+// starting it (*vip.Agent).
+type reannouncer interface {
+	Reannounce(ctx context.Context) error
+}
+
+var _ reannouncer = (*vip.Agent)(nil)
 
 func (r *runner) Fence(ctx context.Context, reason string) error {
 	return r.fence(ctx, reason)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/linuxha/heartbeat/internal/config"
 	"github.com/linuxha/heartbeat/internal/engine"
@@ -256,4 +257,97 @@ func TestEngineGroupsRefuseRunning(t *testing.T) {
 	if gs := d.engineGroups(context.Background(), cfg, false); gs[0].Blocked {
 		t.Errorf("reload blocked a group")
 	}
+}
+
+// announcingAgent is a fake VIP: Reannounce records the call and, when
+// gate is set, waits for it to close.
+type announcingAgent struct {
+	*fakeAgent
+	gate chan struct{}
+}
+
+func (a *announcingAgent) Reannounce(context.Context) error {
+	*a.calls = append(*a.calls, "announce "+a.token)
+	if a.gate != nil {
+		<-a.gate
+	}
+	*a.calls = append(*a.calls, "announced "+a.token)
+	return nil
+}
+
+type fixedResolver map[string]resource.Agent
+
+func (f fixedResolver) Resolve(_ context.Context, r config.Resource) (resource.Agent, error) {
+	if a, ok := f[r.Token]; ok {
+		return a, nil
+	}
+	return nil, errors.New("no agent for " + r.Token)
+}
+
+// Announce (after a split brain heals) re-announces the addresses in place
+// and never starts one: the engine does not order it with a Release of the
+// group, and a start after the release would make this node a second
+// owner. It also waits for an operation on the group under way, and a
+// Release waits for it: a Release never interleaves with an announcement.
+func TestRunnerAnnounceNeverStartsAndIsSerialised(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls []string
+		vip := &announcingAgent{fakeAgent: &fakeAgent{token: "10.0.0.100", calls: &calls}}
+		web := &fakeAgent{token: "web", calls: &calls}
+		g := group(t, "hba 10.0.0.100 web")
+		r := newRunner(slog.New(slog.DiscardHandler), []config.Group{g}, fixedResolver{"10.0.0.100": vip, "web": web},
+			&heldFile{path: filepath.Join(t.TempDir(), "h")}, nil)
+		ctx := context.Background()
+
+		// Released group: the announcement starts nothing.
+		if err := r.Announce(ctx, g.Key()); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"announce 10.0.0.100", "announced 10.0.0.100"}; !slices.Equal(calls, want) {
+			t.Fatalf("announce of a released group: calls %q, want %q", calls, want)
+		}
+		if vip.running || web.running {
+			t.Fatal("announce of a released group started a resource")
+		}
+
+		// Held group: a Release asked for while an announcement runs waits
+		// for it.
+		if err := r.Acquire(ctx, g.Key()); err != nil {
+			t.Fatal(err)
+		}
+		calls = calls[:0]
+		vip.gate = make(chan struct{})
+		done := make(chan error, 2)
+		go func() { done <- r.Announce(ctx, g.Key()) }()
+		synctest.Wait() // the announcement is under way
+		go func() { done <- r.Release(ctx, g.Key()) }()
+		synctest.Wait() // the release is waiting
+		if want := []string{"announce 10.0.0.100"}; !slices.Equal(calls, want) {
+			t.Fatalf("while announcing: calls %q, want %q (the release must wait)", calls, want)
+		}
+		close(vip.gate)
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []string{"announce 10.0.0.100", "announced 10.0.0.100", "stop web", "stop 10.0.0.100"}
+		if !slices.Equal(calls, want) {
+			t.Fatalf("calls %q, want %q", calls, want)
+		}
+
+		// A release that cannot get the slot gives up with its context.
+		unlock, err := r.lock(ctx, g.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		go func() { done <- r.Release(cctx, g.Key()) }()
+		synctest.Wait()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("release with a cancelled context: %v, want context.Canceled", err)
+		}
+		unlock()
+	})
 }

@@ -145,6 +145,27 @@ func (a *Agent) Start(ctx context.Context) error {
 	return nil
 }
 
+// Reannounce announces the address again if it is on its interface, and
+// does nothing if it is not: unlike Start, it never adds it. The engine
+// re-announces a held group after a split brain heals; if the group was
+// released meanwhile, adding the address back would make a second owner.
+func (a *Agent) Reannounce(ctx context.Context) error {
+	p, err := a.resolve()
+	if err != nil {
+		return err
+	}
+	present, err := hasAddr(p.link, a.spec.Addr)
+	if err != nil {
+		return fmt.Errorf("vip %s: %w", a.spec.Addr, err)
+	}
+	if !present {
+		a.log.Info("address not present, not announcing it", "link", p.link.Attrs().Name)
+		return nil
+	}
+	a.announce(p)
+	return nil
+}
+
 // Stop cancels pending announcements and removes the address; an absent
 // address is not an error.
 func (a *Agent) Stop(ctx context.Context) error {

@@ -526,3 +526,42 @@ func TestRootUnsolicitedNA(t *testing.T) {
 		}
 	})
 }
+
+// Reannounce announces an address in place and never adds one: after a
+// release it must not bring the address back.
+func TestRootReannounceNeverAdds(t *testing.T) {
+	l := newLab(t)
+	ctx := context.Background()
+	l.in(t, l.srv, func() {
+		vip := l.v4(101)
+		ag, err := New(vip.String(), Spec{Addr: vip}, Options{Count: 1, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ag.Close()
+		if err := ag.Reannounce(ctx); err != nil {
+			t.Fatalf("reannounce, never started: %v", err)
+		}
+		if findAddr(t, "s0", vip) != nil {
+			t.Fatal("reannounce added the address")
+		}
+		if err := ag.Start(ctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		if err := ag.Reannounce(ctx); err != nil {
+			t.Fatalf("reannounce, held: %v", err)
+		}
+		if findAddr(t, "s0", vip) == nil {
+			t.Fatal("address gone after reannounce")
+		}
+		if err := ag.Stop(ctx); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		if err := ag.Reannounce(ctx); err != nil {
+			t.Fatalf("reannounce, released: %v", err)
+		}
+		if findAddr(t, "s0", vip) != nil {
+			t.Fatal("reannounce after stop brought the address back")
+		}
+	})
+}
