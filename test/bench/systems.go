@@ -345,12 +345,36 @@ func (st *Setup) Restore(ctx context.Context, sc string) error {
 	// after a frozen node1 comes back ("Both machines own our resources!",
 	// then "Heartbeat shutdown in progress"); left so, every later run of
 	// the series waited in vain for a baseline.
-	for _, n := range []*cluster.Node{n1, st.Lab.Node(2)} {
-		if st.active(ctx, n) {
+	return st.startStopped(ctx)
+}
+
+// startStopped starts the daemon again on a node where it is not active,
+// as an admin would. A stop that hangs (3.0.6 shutting itself down after
+// a split brain once stayed "deactivating" for good, its log full of
+// "Message hist queue is filling up", and a start queued behind it waited
+// with it) is killed, and the VIP it may have left is removed, as Restore
+// does after kill -9.
+func (st *Setup) startStopped(ctx context.Context) error {
+	unit := st.Sys.Unit()
+	for _, n := range []*cluster.Node{st.Lab.Node(1), st.Lab.Node(2)} {
+		out, _ := n.Run(ctx, "systemctl", "is-active", unit)
+		switch strings.TrimSpace(out) {
+		case "active", "activating", "reloading":
 			continue
+		case "deactivating":
+			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, _ = n.Run(stopCtx, "systemctl", "stop", unit) // joins the stop job under way
+			cancel()
+			if st.active(ctx, n) {
+				continue
+			}
+			_, _ = n.Run(ctx, "systemctl", "kill", "-s", "KILL", unit)
+			_, _ = n.Run(ctx, "ip", "addr", "del", st.VIP+"/24", "dev", "eth0")
 		}
 		_, _ = n.Run(ctx, "systemctl", "reset-failed", unit)
-		if _, err := n.Run(ctx, "systemctl", "start", unit); err != nil {
+		// --no-block: the caller polls for the baseline; a start must not
+		// hang it.
+		if _, err := n.Run(ctx, "systemctl", "start", "--no-block", unit); err != nil {
 			return err
 		}
 	}
@@ -363,10 +387,23 @@ func (st *Setup) Restore(ctx context.Context, sc string) error {
 func (st *Setup) WaitBaseline(ctx context.Context, p *Pinger, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	var last string
+	var restarted time.Time
 	for time.Now().Before(deadline) {
 		h := st.Holders(ctx)
 		fresh := p == nil || time.Since(p.LastReply()) < 200*time.Millisecond
 		act := st.active(ctx, st.Lab.Node(1)) && st.active(ctx, st.Lab.Node(2))
+		// 3.0.6 shuts itself down when the two nodes meet again holding
+		// the same group, which after a cut link happens a while after
+		// Restore looked (both were still running then): every later run
+		// found no baseline (2026-12-07, 23:45). Started again as Restore
+		// does, at most every 10 s (its start-up takes seconds).
+		if !act && st.Sys.Kind == Heartbeat306 && time.Since(restarted) > 10*time.Second {
+			restarted = time.Now()
+			if err := st.startStopped(ctx); err != nil {
+				return fmt.Errorf("no baseline: restart: %w", err)
+			}
+			continue
+		}
 		settled, why := false, ""
 		if act {
 			settled, why = st.peerSettled(ctx)
