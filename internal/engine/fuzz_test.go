@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,49 +15,69 @@ import (
 // peer, validly signed: what a buggy or hostile node holding the cluster's
 // key (or a 3.0.6 node in a state we never saw) could send. The wire
 // decoder has its own fuzz target; this one reaches the protocol behind
-// it: sequence numbers and generations, retransmission requests,
-// acknowledgements, node lists, the resource messages of both protocols
-// and the 3.0.6 standby exchange. Between datagrams the clock moves and
-// the timers run; resource operations finish (or fail) one step later,
-// as the runner's goroutine would report them.
+// it: sequence numbers and generations, retransmission requests and
+// acknowledgements, node lists and the resource messages. Between
+// datagrams the clock moves and the timers run; resource operations finish
+// (or fail) one step later, as the runner's goroutine would report them.
 //
-// The input is a list of records: one byte of clock advance (ms), two
-// bytes of length, the datagram. The advance also says what else happens
-// in the step: an odd one fails the operations that finish; 3, 5 and 7
-// modulo 16 are an hb_standby, an hb_takeover and an echo reply of the
-// ping node (ipfail). A datagram that parses is signed again
-// with the cluster's key, so that the mutations reach the core instead of
-// stopping at the signature; one that does not parse goes in as it is.
+// The input is a list of records: one byte of clock advance (ms), one byte
+// of flags, two bytes of length, the datagram. Flags: bit 0 fails the
+// operations that finish in the step; bits 1-2 are 1 hb_standby, 2
+// hb_takeover, 3 an echo reply of the ping node (ipfail). A datagram that
+// parses is signed again with the cluster's key, so that the mutations
+// reach the core instead of stopping at the signature; one that does not
+// parse goes in as it is.
+//
+// The harness ticks at every step, more often than the engine's loop
+// (which ticks when nextWake is due): a tick with nothing due must be
+// harmless, and extra ticks find more. Every datagram arrives at the time
+// it is read (at = now), on the one link.
 //
 // Checked after every step, besides not panicking:
 //   - the loop's next wake-up is after now: a timer due in the past after
-//     tick would spin the loop (every deadline tick handles is re-armed
-//     or retired);
+//     tick would spin the loop;
 //   - at most one resource operation per group is in flight (the runner
-//     contract: Acquire and Release of one group never overlap);
+//     contract: Acquire and Release of one group never overlap; Announce is
+//     serialised by the runner, internal/daemon);
 //   - a group's state matches the operations in flight: starting while
-//     its acquire runs, stopping while its release or fence runs (or a
-//     retry is due), and none in flight otherwise;
-//   - a datagram the decoder refuses (malformed, or not signed with the
-//     key) makes the core do nothing and changes neither the groups nor
-//     what it knows of the peer.
+//     its acquire runs, stopping while its release or fence runs or a
+//     retry is due, and none in flight otherwise.
+//
+// And, as a guard on recv's shape: a datagram the decoder refuses makes
+// the core do nothing but count it.
 func FuzzCoreRecv(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
-	f.Add([]byte{20, 0, 4, '>', '>', '>', '\n'})
+	f.Add([]byte{20, 0, 0, 4, '>', '>', '>', '\n'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h := newFuzzNode("hbb")
 		h.take(t, h.c.start(h.now))
-		for steps := 0; len(b) >= 3 && steps < 200; steps++ {
-			adv := b[0]
-			n := min(int(binary.BigEndian.Uint16(b[1:3])), len(b)-3)
-			data := b[3 : 3+n]
-			b = b[3+n:]
-			h.step(t, adv, data)
+		for steps := 0; len(b) >= 4 && steps < maxFuzzSteps; steps++ {
+			adv, flags := b[0], b[1]
+			n := min(int(binary.BigEndian.Uint16(b[2:4])), len(b)-4)
+			data := b[4 : 4+n]
+			if n == 0 {
+				data = nil // a step of the clock alone
+			}
+			b = b[4+n:]
+			h.step(t, adv, flags, data)
 		}
 	})
 }
+
+// maxFuzzSteps bounds an input: the longest seed (start-up, failover,
+// failback) has about 330 records.
+const maxFuzzSteps = 400
+
+// Record flags of FuzzCoreRecv's input.
+const (
+	fuzzFail     = 1
+	fuzzCmdMask  = 6
+	fuzzStandby  = 2
+	fuzzTakeover = 4
+	fuzzPing     = 6
+)
 
 var errFuzzOp = errors.New("fuzz: operation failed")
 
@@ -67,7 +88,10 @@ type fuzzNode struct {
 	now     time.Time
 	keys    *wire.Keyring
 	pending []action // operations asked for, not yet finished
-	sent    [][]byte // datagrams the core sent (for the seeds)
+	// finishing are the operations of the current step whose results are
+	// not yet handled.
+	finishing []action
+	sent      [][]byte // datagrams the core sent (for the seeds)
 }
 
 func fuzzConfig(local string, keys *wire.Keyring) Config {
@@ -103,28 +127,33 @@ func (h *fuzzNode) take(tb testing.TB, acts []action) {
 
 // inFlight returns the acquire, release or fence of group key in flight.
 func (h *fuzzNode) inFlight(key string) (opKind, bool) {
-	for _, p := range h.pending {
-		if p.group == key && p.op != opAnnounce {
-			return p.op, true
+	for _, l := range [][]action{h.pending, h.finishing} {
+		for _, p := range l {
+			if p.group == key && p.op != opAnnounce {
+				return p.op, true
+			}
 		}
 	}
 	return 0, false
 }
 
-// step moves the clock by adv ms, finishes the operations in flight
-// (failing them if adv is odd), runs the admin command or ping reply adv
-// says, delivers data (if not nil) and runs the timers, then checks the
-// invariants.
-func (h *fuzzNode) step(tb testing.TB, adv byte, data []byte) {
+// step moves the clock by adv ms, finishes the operations in flight one by
+// one (failing them if flags say so), runs the admin command or ping reply
+// flags say, delivers data (if not nil) and runs the timers, then checks
+// the invariants.
+func (h *fuzzNode) step(tb testing.TB, adv, flags byte, data []byte) {
 	h.now = h.now.Add(time.Duration(adv) * time.Millisecond)
-	fail := adv&1 == 1
-	done := h.pending
-	h.pending = nil
-	for _, p := range done {
-		var err error
-		if fail {
-			err = errFuzzOp
-		}
+	var err error
+	if flags&fuzzFail != 0 {
+		err = errFuzzOp
+	}
+	// The operations in flight when the step began finish, one by one; what
+	// their results ask for finishes at the next step. While one result is
+	// handled, the others are still in flight.
+	h.finishing, h.pending = h.pending, nil
+	for len(h.finishing) > 0 {
+		p := h.finishing[0]
+		h.finishing = h.finishing[1:]
 		if p.op == opFence && err == nil {
 			// A fence that worked reboots the node: it stays in flight
 			// for ever, as the group it holds.
@@ -133,13 +162,13 @@ func (h *fuzzNode) step(tb testing.TB, adv byte, data []byte) {
 		}
 		h.take(tb, h.c.opDone(h.now, opResult{kind: p.op, group: p.group, err: err}))
 	}
-	switch adv % 16 {
-	case 3:
+	switch flags & fuzzCmdMask {
+	case fuzzStandby:
 		acts, _ := h.c.standbyReq(h.now, WhichAll) // refused while in flux: fine
 		h.take(tb, acts)
-	case 5:
+	case fuzzTakeover:
 		h.take(tb, h.c.takeoverReq(h.now, WhichAll))
-	case 7:
+	case fuzzPing:
 		h.take(tb, h.c.pingReply(h.now, pingReply{node: "10.0.0.254", at: h.now}))
 	}
 	if data != nil {
@@ -183,102 +212,184 @@ func (h *fuzzNode) step(tb testing.TB, adv byte, data []byte) {
 			ok = !busy
 		}
 		if !ok {
-			tb.Fatalf("group %s is %v with %v in flight (%v)", g.Key, g.state, op, busy)
+			what := "nothing"
+			if busy {
+				what = op.String()
+			}
+			tb.Fatalf("group %s is %v with %s in flight (retry at %v)", g.Key, g.state, what, g.retryAt)
 		}
 	}
 }
 
-// fuzzSeeds runs two cores, hba and hbb, through a start-up, hba's death
-// (hbb takes over its group) and its return (the failback), and returns
-// what hba sent as fuzz inputs: records 20 ms apart, a few seconds each.
+// fuzzSeeds runs two cores, hba and hbb, and returns what hba sent as
+// inputs for hbb's core: records 20 ms apart. The first is a start-up
+// (both groups placed). The second goes on: one datagram lost each way
+// (hbb asks for it again; hba asks hbb for one), hba's death (hbb takes
+// its group over), its return with a new generation and the failback.
+// Each seed starts from a fresh core, as every fuzz input does.
 func fuzzSeeds(tb testing.TB) [][]byte {
 	a, b := newFuzzNode("hba"), newFuzzNode("hbb")
 	a.take(tb, a.c.start(a.now))
 	b.take(tb, b.c.start(b.now))
-	var seeds [][]byte
 	var rec []byte
-	deliver := func(to *fuzzNode, from *fuzzNode, record bool) {
+	record := func(adv byte, d []byte) {
+		rec = append(rec, adv, 0)
+		rec = binary.BigEndian.AppendUint16(rec, uint16(len(d)))
+		rec = append(rec, d...)
+	}
+	// deliver hands from's datagrams to to (recording them if hbb is to),
+	// all but the first when drop.
+	deliver := func(to, from *fuzzNode, drop bool) {
 		msgs := from.sent
 		from.sent = nil
-		for _, d := range msgs {
-			if record {
-				rec = append(rec, 0)
-				rec = binary.BigEndian.AppendUint16(rec, uint16(len(d)))
-				rec = append(rec, d...)
+		for i, d := range msgs {
+			if drop && i == 0 {
+				continue
 			}
-			if to != nil {
-				to.take(tb, to.c.recv(to.now, to.now, 0, d))
+			if to == b {
+				record(0, d)
 			}
+			to.take(tb, to.c.recv(to.now, to.now, 0, d))
 		}
 	}
-	run := func(steps int, aAlive bool) {
-		for range steps {
-			if aAlive {
-				a.step(tb, 20, nil)
-			}
-			b.step(tb, 20, nil)
-			if aAlive {
-				// hbb's core under fuzz sees hba's datagrams; the clock
-				// moves in the records that follow.
-				rec = append(rec, 20, 0, 0)
-				deliver(b, a, true)
-				deliver(a, b, false)
-			} else {
-				b.sent = nil
-			}
+	step := func(aAlive bool, dropAB, dropBA bool) {
+		if aAlive {
+			a.step(tb, 20, 0, nil)
 		}
-		seeds = append(seeds, rec)
-		rec = nil
+		b.step(tb, 20, 0, nil)
+		record(20, nil) // the clock moves for hbb's core
+		if aAlive {
+			deliver(b, a, dropAB)
+			deliver(a, b, dropBA)
+		} else {
+			b.sent = nil
+		}
 	}
-	run(60, true) // start-up, both groups placed
-	run(10, false)
-	// hba restarts: a new generation.
-	a = newFuzzNode("hba")
+	for range 60 { // start-up
+		step(true, false, false)
+	}
+	startup := slices.Clone(rec)
+	for i := range 20 { // a datagram lost each way, asked for again
+		step(true, i == 2, i == 8)
+	}
+	for range 10 { // hba is gone
+		step(false, false, false)
+	}
+	a = newFuzzNode("hba") // it restarts: a new generation
 	a.c.cfg.Generation = 2
 	a.now = b.now
 	a.take(tb, a.c.start(a.now))
-	run(80, true) // failback
+	for range 80 { // failback
+		step(true, false, false)
+	}
 	if a.c.groups[0].state != GroupRunning || b.c.groups[1].state != GroupRunning {
 		tb.Fatalf("seeds: the groups did not settle: hba %v, hbb %v", a.c.groupSnapshot(), b.c.groupSnapshot())
 	}
-	return seeds
+	return [][]byte{startup, rec}
+}
+
+// replayFuzz runs one fuzz input through h as FuzzCoreRecv does.
+func replayFuzz(tb testing.TB, h *fuzzNode, b []byte) (steps int) {
+	for ; len(b) >= 4 && steps < maxFuzzSteps; steps++ {
+		adv, flags := b[0], b[1]
+		n := min(int(binary.BigEndian.Uint16(b[2:4])), len(b)-4)
+		data := b[4 : 4+n]
+		if n == 0 {
+			data = nil
+		}
+		b = b[4+n:]
+		h.step(tb, adv, flags, data)
+	}
+	if len(b) >= 4 {
+		tb.Fatalf("input longer than %d steps", maxFuzzSteps)
+	}
+	return steps
 }
 
 // The seeds drive the core under fuzz through the protocol, not only its
-// decoder: replayed in order, hbb hears hba go active, runs its own group,
-// takes hba's over while it is gone and gives it back on its return.
+// decoder: hbb hears hba go active and runs its own group; in the second
+// seed it also fills a gap, serves a retransmission, takes hba's group
+// over while hba is gone and gives it back on its return.
 func TestFuzzSeedsReachTheProtocol(t *testing.T) {
+	seeds := fuzzSeeds(t)
+	if len(seeds) != 2 {
+		t.Fatalf("%d seeds, want 2", len(seeds))
+	}
 	h := newFuzzNode("hbb")
 	h.take(t, h.c.start(h.now))
-	replay := func(b []byte) {
-		for len(b) >= 3 {
-			adv := b[0]
-			n := min(int(binary.BigEndian.Uint16(b[1:3])), len(b)-3)
-			data := b[3 : 3+n]
-			b = b[3+n:]
-			h.step(t, adv, data)
-		}
-	}
 	state := func(key string) GroupState { return h.c.group(key).state }
-	seeds := fuzzSeeds(t)
-	if len(seeds) != 3 {
-		t.Fatalf("%d seeds, want 3", len(seeds))
-	}
-	replay(seeds[0])
+	replayFuzz(t, h, seeds[0])
 	if p := h.c.byName["hba"]; p.status != StatusActive {
 		t.Fatalf("after the start-up seed hba is %v, want active", p.status)
 	}
 	if state("web") != GroupRunning || state("10.0.0.100") != GroupStopped {
 		t.Fatalf("after the start-up seed: web %v, 10.0.0.100 %v", state("web"), state("10.0.0.100"))
 	}
-	for range 10 { // hba is silent: dead after deadtime, its group taken over
-		h.step(t, 20, nil)
+
+	h = newFuzzNode("hbb")
+	h.take(t, h.c.start(h.now))
+	var took bool
+	rec := seeds[1]
+	steps := 0
+	for len(rec) >= 4 { // record by record, to see the takeover happen
+		n := int(binary.BigEndian.Uint16(rec[2:4]))
+		steps += replayFuzz(t, h, rec[:4+n])
+		rec = rec[4+n:]
+		took = took || state("10.0.0.100") == GroupRunning
 	}
-	if state("10.0.0.100") != GroupRunning {
-		t.Fatalf("hba silent: 10.0.0.100 is %v, want running", state("10.0.0.100"))
+	if steps > maxFuzzSteps {
+		t.Fatalf("the long seed has %d steps, more than a fuzz input runs (%d)", steps, maxFuzzSteps)
 	}
-	replay(seeds[2])
+	st := h.c.stats
+	if st.RexmitAsked == 0 || st.GapFilled == 0 || st.RexmitSent == 0 {
+		t.Fatalf("no retransmission both ways: asked %d, filled %d, served %d", st.RexmitAsked, st.GapFilled, st.RexmitSent)
+	}
+	if !took {
+		t.Fatal("hbb never took 10.0.0.100 over while hba was gone")
+	}
 	if state("10.0.0.100") != GroupStopped || state("web") != GroupRunning {
-		t.Fatalf("after the failback seed: 10.0.0.100 %v, web %v", state("10.0.0.100"), state("web"))
+		t.Fatalf("after the failback: 10.0.0.100 %v, web %v", state("10.0.0.100"), state("web"))
+	}
+}
+
+// A group that cannot be stopped goes to the fence; if the fence fails
+// too, the stop is tried again after a while (and the fence after it), so
+// that the group is not stuck stopping for good. Found by FuzzCoreRecv's
+// state check (review, 2026-12-08).
+func TestFailedFenceRetriesTheStop(t *testing.T) {
+	h := newFuzzNode("hbb")
+	h.take(t, h.c.start(h.now))
+	replayFuzz(t, h, fuzzSeeds(t)[0])
+	g := h.c.group("web")
+	if g.state != GroupRunning {
+		t.Fatalf("web is %v after the start-up seed", g.state)
+	}
+	h.c.out = h.c.out[:0]
+	h.c.release(h.now, g, "test")
+	h.take(t, h.c.out)
+	fenced := func() bool {
+		op, busy := h.inFlight("web")
+		return busy && op == opFence
+	}
+	for i := 0; !fenced(); i++ { // every stop fails
+		if i > 100 {
+			t.Fatalf("no fence after the stops failed: web %v, retries %d, retry at %v, in flight %v", g.state, g.retries, g.retryAt, h.pending)
+		}
+		h.step(t, 250, fuzzFail, nil)
+	}
+	h.step(t, 10, fuzzFail, nil) // the fence fails too
+	if g.state != GroupStopping || g.retryAt.IsZero() {
+		t.Fatalf("after a failed fence: web %v, retry at %v", g.state, g.retryAt)
+	}
+	for i := 0; g.state == GroupStopping; i++ { // now the stop works
+		if i > 60 {
+			t.Fatal("web still stopping: the stop was not tried again")
+		}
+		h.step(t, 250, 0, nil)
+	}
+	// Stopped, then started again at once: it is hbb's own group and
+	// nobody else holds it (the release here was not a standby).
+	if g.state != GroupStopped && g.state != GroupStarting && g.state != GroupRunning {
+		t.Fatalf("web is %v after the stop worked", g.state)
 	}
 }

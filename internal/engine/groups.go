@@ -111,6 +111,9 @@ func (s GroupState) String() string {
 const (
 	stopRetryEvery = time.Second
 	stopRetryMax   = 10
+	// fenceRetryEvery is the wait before trying a stop again (and the
+	// fence after it) when the fence itself failed.
+	fenceRetryEvery = 10 * time.Second
 )
 
 type group struct {
@@ -486,7 +489,12 @@ func (c *core) opDone(now time.Time, r opResult) []action {
 		}
 	case opFence:
 		if r.err != nil {
-			c.emit(GroupEvent{At: now, Group: g.Key, Old: g.state, New: g.state, Reason: r.kind.String() + " failed", Err: r.err})
+			// We still hold what we could not stop, and say so: no peer
+			// takes it. Try the stop again (and, if it fails, the fence)
+			// after a while, rather than staying stuck until a graceful
+			// stop gives up.
+			c.emit(GroupEvent{At: now, Group: g.Key, Old: g.state, New: g.state, Reason: r.kind.String() + " failed, retrying the stop", Err: r.err})
+			g.retryAt = now.Add(fenceRetryEvery)
 			return c.out
 		}
 		// The reboot is queued. We keep the group (and heartbeating) until

@@ -2,7 +2,7 @@
 // test/bench/cpu_per_packet.sh (SYSTEM=gofloor): every keepalive it sends
 // one datagram of SIZE bytes to the peer's UDP port 694 and reads what the
 // peer sends, with no parsing and no state, on one P (GOMAXPROCS=1, as the
-// daemon runs). It has the two shapes a Go event loop can take:
+// daemon runs). It has three shapes a Go event loop can take:
 //
 //   - -mode chan (the daemon's shape): a goroutine reads the timerfd and
 //     one the socket, each through the runtime's poller, and hand their
@@ -13,7 +13,8 @@
 //     the loop sends, then reads every datagram that came since, without
 //     being woken for them (one wake-up per keepalive instead of two).
 //
-// Comparing the two tells what a single-epoll engine loop would save.
+// Comparing them tells what a single-epoll engine loop, or one woken only
+// by its timer, would save.
 //
 //	gofloor [-mode chan|epoll] LOCAL_IP PEER_IP KEEPALIVE_MS SIZE
 package main
@@ -32,7 +33,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "chan", "chan (a goroutine per descriptor) or epoll (one goroutine, one epoll)")
+	mode := flag.String("mode", "chan", "chan (a goroutine per descriptor), epoll (one goroutine, one epoll) or batch (woken by the timer only)")
 	flag.Parse()
 	if flag.NArg() != 4 || (*mode != "chan" && *mode != "epoll" && *mode != "batch") {
 		fmt.Fprintln(os.Stderr, "usage: gofloor [-mode chan|epoll|batch] LOCAL_IP PEER_IP KEEPALIVE_MS SIZE")
