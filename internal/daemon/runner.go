@@ -128,8 +128,6 @@ func (r *runner) resolve(ctx context.Context, key string) ([]resource.Agent, err
 	return as, nil
 }
 
-// Acquire starts the group's resources left to right; one already running
-// is left alone (as 3.0.6 does).
 // lock takes group key's operation slot, or fails when ctx ends first.
 // A group unknown to the runner has none: resolve refuses it.
 func (r *runner) lock(ctx context.Context, key string) (unlock func(), err error) {
@@ -147,6 +145,8 @@ func (r *runner) lock(ctx context.Context, key string) (unlock func(), err error
 	}
 }
 
+// Acquire starts the group's resources left to right; one already running
+// is left alone (as 3.0.6 does).
 func (r *runner) Acquire(ctx context.Context, key string) error {
 	unlock, err := r.lock(ctx, key)
 	if err != nil {
