@@ -23,15 +23,16 @@ import (
 // The input is a list of records: one byte of clock advance (ms), one byte
 // of flags, two bytes of length, the datagram. Flags: bit 0 fails the
 // operations that finish in the step; bits 1-2 are 1 hb_standby, 2
-// hb_takeover, 3 an echo reply of the ping node (ipfail). A datagram that
+// hb_takeover, 3 an echo reply of the ping node (ipfail); bit 3 delivers
+// the datagram on the second of two links; bits 4-7 say how many ms
+// before the read it arrived. A datagram that
 // parses is signed again with the cluster's key, so that the mutations
 // reach the core instead of stopping at the signature; one that does not
 // parse goes in as it is.
 //
 // The harness ticks at every step, more often than the engine's loop
 // (which ticks when nextWake is due): a tick with nothing due must be
-// harmless, and extra ticks find more. Every datagram arrives at the time
-// it is read (at = now), on the one link.
+// harmless, and extra ticks find more.
 //
 // Checked after every step, besides not panicking:
 //   - the loop's next wake-up is after now: a timer due in the past after
@@ -67,8 +68,8 @@ func FuzzCoreRecv(f *testing.F) {
 }
 
 // maxFuzzSteps bounds an input: the longest seed (start-up, failover,
-// failback) has about 330 records.
-const maxFuzzSteps = 400
+// failback) has about 400 records.
+const maxFuzzSteps = 600
 
 // Record flags of FuzzCoreRecv's input.
 const (
@@ -77,6 +78,12 @@ const (
 	fuzzStandby  = 2
 	fuzzTakeover = 4
 	fuzzPing     = 6
+	// fuzzLink2 delivers the datagram on the second link (the same message
+	// may come over both, as over two media).
+	fuzzLink2 = 8
+	// Bits 4-7: the datagram arrived that many ms before it is read (the
+	// loop reads the media in turn, so arrival times are not monotonic).
+	fuzzAgeShift = 4
 )
 
 var errFuzzOp = errors.New("fuzz: operation failed")
@@ -105,7 +112,7 @@ func fuzzConfig(local string, keys *wire.Keyring) Config {
 
 func newFuzzNode(local string) *fuzzNode {
 	keys := &wire.Keyring{Active: 1, Keys: map[int]wire.Key{1: {Index: 1, Method: wire.MethodSHA1, Secret: []byte("fuzz")}}}
-	return &fuzzNode{c: newCore(fuzzConfig(local, keys), []string{"eth0"}), now: time.Unix(1700000000, 0), keys: keys}
+	return &fuzzNode{c: newCore(fuzzConfig(local, keys), []string{"eth0", "eth1"}), now: time.Unix(1700000000, 0), keys: keys}
 }
 
 // take records what a step of the core asked for; it fails tb if an
@@ -171,13 +178,18 @@ func (h *fuzzNode) step(tb testing.TB, adv, flags byte, data []byte) {
 	case fuzzPing:
 		h.take(tb, h.c.pingReply(h.now, pingReply{node: "10.0.0.254", at: h.now}))
 	}
+	li := 0
+	if flags&fuzzLink2 != 0 {
+		li = 1
+	}
+	at := h.now.Add(-time.Duration(flags>>fuzzAgeShift) * time.Millisecond)
 	if data != nil {
 		if _, err := wire.Unmarshal(data, h.keys); err != nil {
 			// Refused by the decoder (malformed, or not signed with the
 			// key): it must change nothing but the counters.
 			before := h.c.groupSnapshot()
 			peer := *h.c.byName["hba"]
-			for _, a := range h.c.recv(h.now, h.now, 0, data) {
+			for _, a := range h.c.recv(h.now, at, li, data) {
 				if _, ok := a.ev.(BadPacketEvent); !ok {
 					tb.Fatalf("a refused datagram (%v) made the core act: %+v", err, a)
 				}
@@ -194,7 +206,7 @@ func (h *fuzzNode) step(tb testing.TB, adv, flags byte, data []byte) {
 				data = b
 			}
 		}
-		h.take(tb, h.c.recv(h.now, h.now, 0, data))
+		h.take(tb, h.c.recv(h.now, at, li, data))
 	}
 	h.take(tb, h.c.tick(h.now))
 	if w := h.c.nextWake(); !w.After(h.now) {
@@ -223,7 +235,7 @@ func (h *fuzzNode) step(tb testing.TB, adv, flags byte, data []byte) {
 
 // fuzzSeeds runs two cores, hba and hbb, and returns what hba sent as
 // inputs for hbb's core: records 20 ms apart. The first is a start-up
-// (both groups placed). The second goes on: one datagram lost each way
+// (both groups placed; both links up for its second half). The second goes on: one datagram lost each way
 // (hbb asks for it again; hba asks hbb for one), hba's death (hbb takes
 // its group over), its return with a new generation and the failback.
 // Each seed starts from a fresh core, as every fuzz input does.
@@ -232,13 +244,14 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	a.take(tb, a.c.start(a.now))
 	b.take(tb, b.c.start(b.now))
 	var rec []byte
-	record := func(adv byte, d []byte) {
-		rec = append(rec, adv, 0)
+	record := func(adv, flags byte, d []byte) {
+		rec = append(rec, adv, flags)
 		rec = binary.BigEndian.AppendUint16(rec, uint16(len(d)))
 		rec = append(rec, d...)
 	}
 	// deliver hands from's datagrams to to (recording them if hbb is to),
-	// all but the first when drop.
+	// all but the first when drop, over both links when both.
+	both := false
 	deliver := func(to, from *fuzzNode, drop bool) {
 		msgs := from.sent
 		from.sent = nil
@@ -247,9 +260,15 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 				continue
 			}
 			if to == b {
-				record(0, d)
+				record(0, 0, d)
 			}
 			to.take(tb, to.c.recv(to.now, to.now, 0, d))
+			if both {
+				if to == b {
+					record(0, fuzzLink2|2<<fuzzAgeShift, d) // 2 ms late on the second link
+				}
+				to.take(tb, to.c.recv(to.now, to.now.Add(-2*time.Millisecond), 1, d))
+			}
 		}
 	}
 	step := func(aAlive bool, dropAB, dropBA bool) {
@@ -257,7 +276,7 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 			a.step(tb, 20, 0, nil)
 		}
 		b.step(tb, 20, 0, nil)
-		record(20, nil) // the clock moves for hbb's core
+		record(20, 0, nil) // the clock moves for hbb's core
 		if aAlive {
 			deliver(b, a, dropAB)
 			deliver(a, b, dropBA)
@@ -265,9 +284,11 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 			b.sent = nil
 		}
 	}
-	for range 60 { // start-up
+	for i := range 60 { // start-up, the second half over both links
+		both = i >= 30
 		step(true, false, false)
 	}
+	both = false
 	startup := slices.Clone(rec)
 	for i := range 20 { // a datagram lost each way, asked for again
 		step(true, i == 2, i == 8)
@@ -324,6 +345,9 @@ func TestFuzzSeedsReachTheProtocol(t *testing.T) {
 	}
 	if state("web") != GroupRunning || state("10.0.0.100") != GroupStopped {
 		t.Fatalf("after the start-up seed: web %v, 10.0.0.100 %v", state("web"), state("10.0.0.100"))
+	}
+	if l := h.c.byName["hba"].links; l[0].status != LinkUp || l[1].status != LinkUp {
+		t.Fatalf("after the start-up seed hba's links are %v and %v, want both up", l[0].status, l[1].status)
 	}
 
 	h = newFuzzNode("hbb")
