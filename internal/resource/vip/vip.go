@@ -118,13 +118,9 @@ func (a *Agent) Spec() Spec { return a.spec }
 // it was already present). A failed announcement is logged, not returned:
 // the address is in place and the next bursts may get through.
 func (a *Agent) Start(ctx context.Context) error {
-	p, err := a.resolve()
+	p, present, err := a.place()
 	if err != nil {
 		return err
-	}
-	present, err := hasAddr(p.link, a.spec.Addr)
-	if err != nil {
-		return fmt.Errorf("vip %s: %w", a.spec.Addr, err)
 	}
 	if present {
 		a.log.Info("address already present, announcing again", "link", p.link.Attrs().Name)
@@ -145,18 +141,27 @@ func (a *Agent) Start(ctx context.Context) error {
 	return nil
 }
 
+// place finds where the address goes (resolve) and whether it is there.
+func (a *Agent) place() (*placement, bool, error) {
+	p, err := a.resolve()
+	if err != nil {
+		return nil, false, err
+	}
+	present, err := hasAddr(p.link, a.spec.Addr)
+	if err != nil {
+		return nil, false, fmt.Errorf("vip %s: %w", a.spec.Addr, err)
+	}
+	return p, present, nil
+}
+
 // Reannounce announces the address again if it is on its interface, and
 // does nothing if it is not: unlike Start, it never adds it. The engine
 // re-announces a held group after a split brain heals; if the group was
 // released meanwhile, adding the address back would make a second owner.
 func (a *Agent) Reannounce(ctx context.Context) error {
-	p, err := a.resolve()
+	p, present, err := a.place()
 	if err != nil {
 		return err
-	}
-	present, err := hasAddr(p.link, a.spec.Addr)
-	if err != nil {
-		return fmt.Errorf("vip %s: %w", a.spec.Addr, err)
 	}
 	if !present {
 		a.log.Info("address not present, not announcing it", "link", p.link.Attrs().Name)
